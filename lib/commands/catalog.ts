@@ -1,0 +1,189 @@
+/**
+ * Every command with its help text: the one table main.ts dispatches on.
+ */
+import type { Context } from "./context.ts";
+import { create, merge } from "./create.ts";
+import { current, heads, history, show } from "./inspect.ts";
+import { init } from "./init.ts";
+import { migrate } from "./migrate.ts";
+import { rehash, stamp } from "./stamp.ts";
+import { check, status } from "./status.ts";
+import { positionals } from "./context.ts";
+
+export interface CommandEntry {
+  summary: string;
+  usage: string;
+  help: string;
+  example: string;
+  run: (ctx: Context) => Promise<number>;
+}
+
+const target = (ctx: Context, fallback: string | null, usageLine: string) => {
+  const [value] = positionals(ctx, fallback === null ? 1 : 0, 1, usageLine);
+  return value ?? fallback!;
+};
+
+const MIGRATE_HELP = `Targets: head, heads, base, a revision id or unique prefix, +N, -N, REV+N.
+  --sql        print the complete SQL (ledger statements included) without connecting;
+               a range FROM:TO sets the assumed starting point (default base, or head for downgrade)
+  --dry-run    connect, read the state, print the plan and its SQL; change nothing
+  --allow-out-of-order  apply revisions older than applied ones (with a warning)`;
+
+export const COMMANDS: Record<string, CommandEntry> = {
+  init: {
+    summary: "write strata.json, the migrations folder and its category folders",
+    usage: "init [--dir PATH] [--database URL]",
+    help: "Never overwrites an existing strata.json.",
+    example: "strata init --database postgres://postgres@127.0.0.1:5432/app",
+    run: init,
+  },
+  status: {
+    summary: "the database against the files: current, heads, pending, edited, missing",
+    usage: "status [--json]",
+    help:
+      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.",
+    example: "strata status --database pglite:.strata/demo",
+    run: status,
+  },
+  check: {
+    summary: "like status; exit 3 when anything is pending, edited, missing or branched",
+    usage: "check [--json]",
+    help: "For CI and cron: exit 0 when up to date, 3 when not.",
+    example: "strata check || echo 'migrations pending'",
+    run: check,
+  },
+  create: {
+    summary: "new revision file YYYYMMDD_HHMM_slug.sql whose parent is the head",
+    usage: 'create "description" [--category NAME] [--empty]',
+    help:
+      "--category NAME  the category folder (default: the head's)\n--empty          no template comments in the sections",
+    example: 'strata create "add user avatar" --category 02_core_features',
+    run: create,
+  },
+  revision: {
+    summary: "alias of create",
+    usage: 'revision -m "description" [--category NAME] [--empty]',
+    help: "Same as create, Alembic style.",
+    example: 'strata revision -m "add user avatar"',
+    run: create,
+  },
+  apply: {
+    summary: "upgrade to head",
+    usage: "apply [--sql] [--dry-run]",
+    help: MIGRATE_HELP,
+    example: "strata apply --database postgres://postgres@127.0.0.1:5432/app",
+    run: (ctx) => migrate(ctx, "up", target(ctx, "head", "apply")),
+  },
+  upgrade: {
+    summary: "apply revisions up to a target (default head)",
+    usage: "upgrade [TARGET] [--sql] [--dry-run]",
+    help: MIGRATE_HELP,
+    example: "strata upgrade +1",
+    run: (ctx) => migrate(ctx, "up", target(ctx, "head", "upgrade [TARGET]")),
+  },
+  downgrade: {
+    summary: "roll back revisions down to a target",
+    usage: "downgrade TARGET [--sql] [--dry-run]",
+    help: MIGRATE_HELP,
+    example: "strata downgrade -1",
+    run: (ctx) => migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
+  },
+  current: {
+    summary: "the revision(s) recorded in the database",
+    usage: "current",
+    help: "The applied revisions that have no applied child.",
+    example: "strata current --json",
+    run: current,
+  },
+  heads: {
+    summary: "the heads of the file graph",
+    usage: "heads",
+    help: "Revisions with no children. More than one: join them with strata merge.",
+    example: "strata heads",
+    run: heads,
+  },
+  history: {
+    summary: "the graph in order, newest first, with applied marks",
+    usage: "history [--verbose] [-r FROM:TO]",
+    help: "Applied marks need a configured database; without one the files alone are listed.",
+    example: "strata history -r base:head --verbose",
+    run: history,
+  },
+  show: {
+    summary: "one revision: header, parents, children, checksum, when applied, its SQL",
+    usage: "show REV",
+    help: "REV is an id or a unique prefix.",
+    example: "strata show 20240105",
+    run: show,
+  },
+  stamp: {
+    summary: "record revisions as applied without running them (or --unstamp)",
+    usage: "stamp TARGET [--unstamp]",
+    help:
+      "stamp REV records REV and its ancestors; --unstamp REV removes REV and what follows it;\nstamp base clears the ledger. Every change is journaled.",
+    example: "strata stamp head",
+    run: stamp,
+  },
+  rehash: {
+    summary: "accept a deliberate edit of an applied revision (journaled)",
+    usage: "rehash REV",
+    help: "Stores the file's current checksum in the ledger.",
+    example: "strata rehash 20240105_0900_initial_users",
+    run: rehash,
+  },
+  merge: {
+    summary: "write a merge revision over the given heads (default: all)",
+    usage: 'merge -m "description" [REV ...]',
+    help: "The merge revision has empty up and down sections.",
+    example: 'strata merge -m "merge feature branches"',
+    run: merge,
+  },
+};
+
+const GLOBAL_HELP = `Global options:
+  -d, --database URL        postgres://…, pglite:PATH or pglite:memory (or DATABASE_URL, PG*, strata.json)
+      --dir PATH            migrations folder (default: migrations)
+      --table [SCHEMA.]NAME ledger table (default: strata_ledger, journal beside it)
+      --lock-timeout D      wait for the migration lock at most D (default 60s; exit 4)
+      --connect-timeout D   wait for a connection at most D (default 10s)
+      --statement-timeout D statement_timeout for migrations (default none)
+      --lock-wait D         lock_timeout for migrations' own statements (default none)
+      --json                one JSON document on stdout
+  -v, --verbose             print each statement as it runs
+      --no-color            no colours (also NO_COLOR)
+  -y, --yes                 do not ask
+  -h, --help                help; strata COMMAND --help for one command
+  -V, --version             the version
+Durations: 500ms, 2s, 1m; a bare number is seconds.
+Exit codes: 0 done, 1 a migration failed, 2 usage or configuration, 3 check found something,
+4 lock not obtained, 5 integrity (edited or missing applied file, broken graph), 130 interrupted.
+`;
+
+export function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) =>
+    `  ${name.padEnd(width)}  ${c.summary}`
+  );
+  return `strata: PostgreSQL schema migrations in plain SQL files
+
+Usage: strata COMMAND [options]
+
+Commands:
+${lines.join("\n")}
+
+${GLOBAL_HELP}`;
+}
+
+export function commandHelp(name: string): string | null {
+  const c = COMMANDS[name];
+  if (!c) return null;
+  return `Usage: strata ${c.usage}
+
+${c.summary[0].toUpperCase()}${c.summary.slice(1)}.
+${c.help}
+
+Example:
+  ${c.example}
+
+${GLOBAL_HELP}`;
+}

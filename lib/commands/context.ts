@@ -1,0 +1,78 @@
+/**
+ * What every command receives, and the few steps most of them share: load
+ * and check the files, open the configured database, read the ledger.
+ */
+import { type Config, requireDatabase } from "../config.ts";
+import { type Engine, openEngine } from "../db/engine.ts";
+import { usage } from "../errors.ts";
+import { buildGraph, type Graph } from "../graph.ts";
+import { type LedgerNames, ledgerNames, type LedgerRow, readLedger } from "../ledger.ts";
+import { loadMigrations } from "../migration_dir.ts";
+import type { Output } from "../output.ts";
+import { compareState, type State } from "../state.ts";
+
+export interface Flags {
+  sql?: boolean;
+  "dry-run"?: boolean;
+  message?: string;
+  category?: string;
+  empty?: boolean;
+  unstamp?: boolean;
+  range?: string;
+  yes?: boolean;
+  verbose?: boolean;
+}
+
+export interface Context {
+  config: Config;
+  out: Output;
+  /** Positional arguments after the command name. */
+  args: string[];
+  flags: Flags;
+}
+
+export type Command = (ctx: Context) => Promise<number>;
+
+export async function loadGraph(ctx: Context): Promise<Graph> {
+  return buildGraph(await loadMigrations(ctx.config.dir));
+}
+
+export function names(ctx: Context): LedgerNames {
+  return ledgerNames(ctx.config.table);
+}
+
+export async function withEngine<T>(
+  ctx: Context,
+  work: (engine: Engine) => Promise<T>,
+): Promise<T> {
+  const engine = await openEngine(requireDatabase(ctx.config), {
+    connectTimeoutMs: ctx.config.connectTimeoutMs,
+    statementTimeoutMs: ctx.config.statementTimeoutMs,
+    lockWaitMs: ctx.config.lockWaitMs,
+    lockTimeoutMs: ctx.config.lockTimeoutMs,
+  });
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The ledger rows and the state against the files, without the lock and without creating anything. */
+export async function readState(
+  engine: Engine,
+  ctx: Context,
+  graph: Graph,
+): Promise<{ rows: LedgerRow[]; state: State; ledgerExists: boolean }> {
+  const rows = await readLedger(engine, names(ctx));
+  return { rows: rows ?? [], state: compareState(graph, rows ?? []), ledgerExists: rows !== null };
+}
+
+/** Between `min` and `max` positional arguments, else a usage error showing `usageLine`. */
+export function positionals(ctx: Context, min: number, max: number, usageLine: string): string[] {
+  if (ctx.args.length < min || ctx.args.length > max) {
+    const got = ctx.args.length === 0 ? "no arguments" : `"${ctx.args.join(" ")}"`;
+    throw usage(`Wrong arguments: ${got}`, `Usage: strata ${usageLine}`);
+  }
+  return ctx.args;
+}

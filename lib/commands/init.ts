@@ -1,0 +1,52 @@
+/**
+ * init: strata.json, the migrations folder and its category folders. Never
+ * overwrites an existing strata.json.
+ */
+import { join } from "node:path";
+import { CONFIG_FILE } from "../config.ts";
+import type { Context } from "./context.ts";
+
+export const CATEGORIES = [
+  "01_foundation",
+  "02_core_features",
+  "03_extensions",
+  "04_optimizations",
+];
+
+export async function init(ctx: Context): Promise<number> {
+  const dir = ctx.config.dir;
+  const created: string[] = [];
+  for (const category of CATEGORIES) {
+    const path = join(dir, category);
+    try {
+      await Deno.stat(path);
+    } catch {
+      await Deno.mkdir(path, { recursive: true });
+      await Deno.writeTextFile(join(path, ".gitkeep"), "");
+      created.push(path + "/");
+    }
+  }
+  let wroteConfig = false;
+  const config: Record<string, string> = { dir };
+  if (ctx.config.database && ctx.config.databaseSource === "--database") {
+    config.database = ctx.config.database;
+  }
+  try {
+    await Deno.writeTextFile(CONFIG_FILE, JSON.stringify(config, null, 2) + "\n", {
+      createNew: true,
+    });
+    wroteConfig = true;
+    created.unshift(CONFIG_FILE);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  ctx.out.document({ ok: true, command: "init", created });
+  for (const path of created) ctx.out.line(`Created ${path}`);
+  if (!wroteConfig) ctx.out.line(`${CONFIG_FILE} exists: left as it is`);
+  if (!config.database && wroteConfig) {
+    ctx.out.line(
+      'Next: set "database" in strata.json (or DATABASE_URL), then strata create "first revision"',
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,159 @@
+/**
+ * apply, upgrade and downgrade: validate everything first, then run the plan
+ * under the lock. `--sql` prints the script without connecting; `--dry-run`
+ * reads the real state and prints the plan and its SQL, changing nothing.
+ */
+import { StrataError, usage } from "../errors.ts";
+import type { Graph } from "../graph.ts";
+import { ancestors, resolveRevision } from "../graph.ts";
+import { planSql } from "../offline_sql.ts";
+import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.ts";
+import { runSteps, type StepResult, withLock } from "../runner.ts";
+import { assertIntact, compareState, type State } from "../state.ts";
+import { formatMs } from "../duration.ts";
+import { type Context, loadGraph, names, readState, withEngine } from "./context.ts";
+
+function plan(graph: Graph, state: State, direction: Direction, target: string): Plan {
+  return direction === "up"
+    ? planUpgrade(graph, state, target)
+    : planDowngrade(graph, state, target);
+}
+
+/** Refuse (exit 5) to apply a revision that is older than applied ones, unless allowed. */
+function checkOutOfOrder(ctx: Context, graph: Graph, state: State, steps: string[]): void {
+  const late = steps.filter((id) => state.outOfOrder.includes(id));
+  if (late.length === 0) return;
+  if (!ctx.config.allowOutOfOrder) {
+    throw new StrataError(
+      "INTEGRITY",
+      `Out of order: ${late.join(", ")} ${
+        late.length > 1 ? "are" : "is"
+      } not applied but older than applied revisions`,
+      {
+        file: graph.files.get(late[0])!.path,
+        hint:
+          "Apply it anyway with --allow-out-of-order (config allowOutOfOrder), or give it a newer id",
+        details: { outOfOrder: late },
+      },
+    );
+  }
+  for (const id of late) ctx.out.warn(`applying ${id} out of order`);
+}
+
+/** `--sql [from:]to`: the state is assumed, not read. */
+function offline(ctx: Context, graph: Graph, direction: Direction, target: string): number {
+  const [from, to] = target.includes(":") ? target.split(":", 2) : [undefined, target];
+  let assumed: string[] = [];
+  if (from !== undefined && from !== "base") {
+    assumed = [...ancestors(graph, resolveRevision(graph, from))];
+  } else if (from === undefined && direction === "down") {
+    assumed = graph.order;
+  }
+  const state = compareState(
+    graph,
+    assumed.map((revision) => ({
+      revision,
+      parents: "",
+      checksum: graph.files.get(revision)!.checksum,
+      applied_at: "",
+      applied_by: "",
+      duration_ms: null,
+      strata_version: "",
+    })),
+  );
+  const result = plan(graph, state, direction, to);
+  ctx.out.raw(
+    planSql(
+      graph,
+      names(ctx),
+      result,
+      `strata ${
+        direction === "up" ? "upgrade" : "downgrade"
+      } ${target} (offline: the state is assumed, not read)`,
+    ),
+  );
+  return 0;
+}
+
+export async function migrate(ctx: Context, direction: Direction, target: string): Promise<number> {
+  const graph = await loadGraph(ctx);
+  if (ctx.flags.sql) return offline(ctx, graph, direction, target);
+  if (target.includes(":")) {
+    throw usage(`A range "${target}" needs --sql`, "Online, name one target");
+  }
+  const label = direction === "up" ? "upgrade" : "downgrade";
+
+  return await withEngine(ctx, async (engine) => {
+    if (ctx.flags["dry-run"]) {
+      const { state } = await readState(engine, ctx, graph);
+      assertIntact(graph, state, ctx.config.dir);
+      const result = plan(graph, state, direction, target);
+      checkOutOfOrder(ctx, graph, state, result.steps);
+      ctx.out.document({
+        ok: true,
+        command: label,
+        dryRun: true,
+        database: engine.label,
+        steps: result.steps,
+      });
+      if (!ctx.out.json) {
+        ctx.out.line(
+          `Dry run on ${engine.label}: ${result.steps.length} revision(s) to ${label}, nothing changed`,
+        );
+        for (const id of result.steps) ctx.out.line(`  ${id}`);
+        if (result.steps.length > 0) {
+          ctx.out.raw(
+            "\n" + planSql(graph, names(ctx), result, `strata ${label} ${target} --dry-run`),
+          );
+        }
+      }
+      return 0;
+    }
+
+    const started = performance.now();
+    let done: StepResult[] = [];
+    let failure: unknown;
+    await withLock(engine, names(ctx), async (rows) => {
+      // Re-read under the lock: a runner that waited finds the work done.
+      const state = compareState(graph, rows);
+      assertIntact(graph, state, ctx.config.dir);
+      const result = plan(graph, state, direction, target);
+      checkOutOfOrder(ctx, graph, state, result.steps);
+      if (result.steps.length === 0) return;
+      try {
+        done = await runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out);
+      } catch (error) {
+        failure = error;
+      }
+    });
+    if (failure) {
+      if (failure instanceof StrataError) {
+        failure.details &&
+          Object.assign(failure.details, { completed: done.map((s) => s.revision) });
+      }
+      throw failure;
+    }
+    const total = performance.now() - started;
+    ctx.out.document({
+      ok: true,
+      command: label,
+      database: engine.label,
+      steps: done,
+      ms: Math.round(total),
+    });
+    if (done.length === 0) {
+      ctx.out.line(
+        `Nothing to ${label}: ${engine.label} is up to date${
+          direction === "down" ? " for that target" : ""
+        }`,
+      );
+    } else {
+      ctx.out.line(
+        `${direction === "up" ? "Applied" : "Rolled back"} ${done.length} revision(s) in ${
+          formatMs(total)
+        }`,
+      );
+    }
+    return 0;
+  });
+}

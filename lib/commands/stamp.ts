@@ -1,0 +1,126 @@
+/**
+ * stamp / --unstamp and rehash: change the ledger without running SQL, under
+ * the lock, each change journaled.
+ */
+import { StrataError, usage } from "../errors.ts";
+import { ancestors, descendants, inOrder, resolveRevision } from "../graph.ts";
+import {
+  deleteLedgerSql,
+  insertLedgerSql,
+  journalSql,
+  ledgerTable,
+  quoteLiteral,
+} from "../ledger.ts";
+import { withLock } from "../runner.ts";
+import { compareState } from "../state.ts";
+import { type Context, loadGraph, names, positionals, withEngine } from "./context.ts";
+
+export async function stamp(ctx: Context): Promise<number> {
+  const [target] = positionals(ctx, 1, 1, "stamp TARGET [--unstamp]");
+  const graph = await loadGraph(ctx);
+  const n = names(ctx);
+  return await withEngine(ctx, (engine) =>
+    withLock(engine, n, async (rows) => {
+      const state = compareState(graph, rows);
+      const applied = new Set(state.applied);
+      let add: string[] = [];
+      let remove: string[] = [];
+      if (target === "base") {
+        if (ctx.flags.unstamp) {
+          throw usage("Use stamp base (without --unstamp) to clear the ledger");
+        }
+        remove = [...state.applied].reverse();
+      } else if (ctx.flags.unstamp) {
+        const id = resolveRevision(graph, target);
+        remove = [...state.applied].reverse().filter((rev) => descendants(graph, id).has(rev));
+        if (!applied.has(id)) throw usage(`Revision "${id}" is not stamped as applied`);
+      } else {
+        const heads = target === "head" || target === "heads"
+          ? graph.heads
+          : [resolveRevision(graph, target)];
+        if (target === "head" && heads.length > 1) {
+          throw new StrataError("USAGE", "Several heads", {
+            hint: 'Stamp "heads" or one revision',
+          });
+        }
+        const wanted = new Set<string>();
+        for (const head of heads) for (const id of ancestors(graph, head)) wanted.add(id);
+        add = inOrder(graph, new Set([...wanted].filter((id) => !applied.has(id))));
+      }
+      const sql = [
+        ...add.flatMap((id) => {
+          const file = graph.files.get(id)!;
+          return [
+            insertLedgerSql(n, {
+              revision: id,
+              parents: graph.parents.get(id)!,
+              checksum: file.checksum,
+            }),
+            journalSql(n, { action: "stamp", revision: id, checksum: file.checksum }),
+          ];
+        }),
+        ...remove.flatMap((id) => [
+          deleteLedgerSql(n, id),
+          journalSql(n, {
+            action: "unstamp",
+            revision: id,
+            checksum: graph.files.get(id)?.checksum,
+          }),
+        ]),
+      ];
+      if (sql.length > 0) await engine.exec(sql.join("\n"));
+      ctx.out.document({ ok: true, command: "stamp", stamped: add, unstamped: remove });
+      for (const id of add) ctx.out.line(`${ctx.out.green("+")} stamped ${id}`);
+      for (const id of remove) ctx.out.line(`${ctx.out.yellow("-")} unstamped ${id}`);
+      if (sql.length === 0) ctx.out.line("Nothing to stamp: the ledger already says so");
+      return 0;
+    }));
+}
+
+export async function rehash(ctx: Context): Promise<number> {
+  const [spec] = positionals(ctx, 1, 1, "rehash REV");
+  const graph = await loadGraph(ctx);
+  const id = resolveRevision(graph, spec);
+  const file = graph.files.get(id)!;
+  const n = names(ctx);
+  return await withEngine(ctx, (engine) =>
+    withLock(engine, n, async (rows) => {
+      const row = rows.find((r) => r.revision === id);
+      if (!row) {
+        throw usage(
+          `Revision "${id}" is not applied`,
+          "rehash accepts an edit to an applied revision",
+        );
+      }
+      if (row.checksum === file.checksum) {
+        ctx.out.document({ ok: true, command: "rehash", revision: id, changed: false });
+        ctx.out.line(`${id}: checksum unchanged, nothing to do`);
+        return 0;
+      }
+      await engine.exec(
+        `UPDATE ${ledgerTable(n)} SET checksum = ${quoteLiteral(file.checksum)} WHERE revision = ${
+          quoteLiteral(id)
+        };\n` +
+          journalSql(n, {
+            action: "rehash",
+            revision: id,
+            checksum: file.checksum,
+            detail: `${row.checksum} -> ${file.checksum}`,
+          }),
+      );
+      ctx.out.document({
+        ok: true,
+        command: "rehash",
+        revision: id,
+        changed: true,
+        from: row.checksum,
+        to: file.checksum,
+      });
+      ctx.out.line(
+        `${id}: accepted the edit (${row.checksum.slice(0, 15)}… -> ${
+          file.checksum.slice(0, 15)
+        }…), journaled`,
+      );
+      return 0;
+    }));
+}

@@ -1,0 +1,140 @@
+/**
+ * status and check: the database against the files, read-only and without
+ * the lock. `check` exits 3 when anything needs attention (for CI and cron).
+ */
+import type { Engine } from "../db/engine.ts";
+import type { Graph } from "../graph.ts";
+import { readJournal } from "../ledger.ts";
+import { type State } from "../state.ts";
+import { type Context, loadGraph, names, readState, withEngine } from "./context.ts";
+
+export interface StatusReport {
+  database: string;
+  source: string | null;
+  dir: string;
+  files: number;
+  categories: Record<string, number>;
+  current: string[];
+  heads: string[];
+  applied: number;
+  pending: string[];
+  edited: string[];
+  missing: string[];
+  renamed: Array<{ from: string; to: string }>;
+  outOfOrder: string[];
+  /** Pending revisions whose last journal entry is a failure or an unfinished start. */
+  interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
+  invalidIndexes: string[];
+  upToDate: boolean;
+}
+
+async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<StatusReport> {
+  const { state } = await readState(engine, ctx, graph);
+  const journal = await readJournal(engine, names(ctx), { limit: 200 });
+  const pendingSet = new Set(state.pending);
+  const lastByRevision = new Map<string, (typeof journal)[number]>();
+  for (const row of journal) {
+    if (row.revision && !lastByRevision.has(row.revision)) lastByRevision.set(row.revision, row);
+  }
+  const interrupted = [...lastByRevision.values()]
+    .filter((row) =>
+      pendingSet.has(row.revision!) && (row.action === "failure" || row.action === "start")
+    )
+    .map((row) => ({
+      revision: row.revision!,
+      action: row.action === "start" ? "interrupted" : "failed",
+      at: new Date(row.at).toISOString(),
+      detail: row.detail,
+    }));
+  const invalidIndexes = (await engine.query<{ name: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE NOT i.indisvalid ORDER BY 1`,
+  )).map((row) => row.name);
+  const categories: Record<string, number> = {};
+  for (const file of graph.files.values()) {
+    const key = file.category ?? ".";
+    categories[key] = (categories[key] ?? 0) + 1;
+  }
+  return {
+    database: engine.label,
+    source: ctx.config.databaseSource ?? null,
+    dir: ctx.config.dir,
+    files: graph.files.size,
+    categories,
+    current: state.current,
+    heads: graph.heads,
+    applied: state.applied.length + state.missing.length,
+    pending: state.pending,
+    edited: state.edited,
+    missing: state.missing,
+    renamed: state.renamed,
+    outOfOrder: state.outOfOrder,
+    interrupted,
+    invalidIndexes,
+    upToDate: isClean(state, graph) && invalidIndexes.length === 0,
+  };
+}
+
+function isClean(state: State, graph: Graph): boolean {
+  return state.pending.length === 0 && state.edited.length === 0 && state.missing.length === 0 &&
+    graph.heads.length <= 1;
+}
+
+function print(ctx: Context, r: StatusReport): void {
+  const { out } = ctx;
+  const list = (items: string[]) => (items.length ? items.join(", ") : "(none)");
+  out.line(`Database:    ${r.database}${r.source ? out.dim(` (from ${r.source})`) : ""}`);
+  const cats = Object.entries(r.categories).map(([name, n]) => `${name} ${n}`).join(", ");
+  out.line(`Migrations:  ${r.dir} — ${r.files} file(s)${cats ? ` (${cats})` : ""}`);
+  out.line(`Current:     ${list(r.current)}`);
+  out.line(
+    `Heads:       ${list(r.heads)}${
+      r.heads.length > 1 ? out.yellow("  several heads: strata merge") : ""
+    }`,
+  );
+  out.line(`Applied:     ${r.applied}`);
+  out.line(`Pending:     ${r.pending.length}`);
+  for (const id of r.pending) out.line(`  ${out.yellow("•")} ${id}`);
+  for (const id of r.edited) {
+    out.line(out.red(`Edited since applied: ${id}  (strata rehash ${id} accepts it)`));
+  }
+  for (const id of r.missing) out.line(out.red(`Applied but missing file: ${id}`));
+  for (const { from, to } of r.renamed) out.line(out.red(`Renamed: ${from} -> ${to}`));
+  for (const id of r.outOfOrder) {
+    out.line(out.yellow(`Out of order (older than applied revisions): ${id}`));
+  }
+  for (const i of r.interrupted) {
+    out.line(
+      out.red(
+        `Last run ${i.action}: ${i.revision} at ${i.at}${
+          i.detail ? ` — ${i.detail.split("\n")[0]}` : ""
+        }`,
+      ),
+    );
+  }
+  for (const name of r.invalidIndexes) {
+    out.line(out.red(`Invalid index: ${name} (drop and rebuild it)`));
+  }
+  out.line(r.upToDate ? out.green("Up to date") : out.yellow("Not up to date"));
+}
+
+async function report(ctx: Context): Promise<StatusReport> {
+  const graph = await loadGraph(ctx);
+  return await withEngine(ctx, (engine) => gather(ctx, graph, engine));
+}
+
+export async function status(ctx: Context): Promise<number> {
+  const r = await report(ctx);
+  ctx.out.document({ ok: true, command: "status", ...r });
+  print(ctx, r);
+  return 0;
+}
+
+export async function check(ctx: Context): Promise<number> {
+  const r = await report(ctx);
+  const attention = !r.upToDate || r.outOfOrder.length > 0 || r.interrupted.length > 0;
+  ctx.out.document({ ok: !attention, command: "check", ...r });
+  print(ctx, r);
+  return attention ? 3 : 0;
+}

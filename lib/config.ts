@@ -1,0 +1,196 @@
+/**
+ * Resolves configuration in one place: flags beat the environment
+ * (`STRATA_*`, `DATABASE_URL`, `PG*`), which beats `strata.json`.
+ */
+import { parseDuration } from "./duration.ts";
+import { StrataError } from "./errors.ts";
+import { redactUrl, registerSecret } from "./redact.ts";
+
+export interface Config {
+  /** Database URL, or undefined when nothing names one. */
+  database?: string;
+  /** Where the database URL came from, for `status` and errors. */
+  databaseSource?: string;
+  dir: string;
+  /** `name` or `schema.name` of the ledger table; undefined: strata_ledger in current_schema(). */
+  table?: string;
+  lockTimeoutMs: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  lockWaitMs: number;
+  allowOutOfOrder: boolean;
+}
+
+/** Flag values as parsed from the command line (only those given). */
+export interface ConfigFlags {
+  database?: string;
+  dir?: string;
+  table?: string;
+  "lock-timeout"?: string;
+  "connect-timeout"?: string;
+  "statement-timeout"?: string;
+  "lock-wait"?: string;
+  "allow-out-of-order"?: boolean;
+}
+
+const FILE_KEYS = new Set([
+  "database",
+  "dir",
+  "table",
+  "lockTimeout",
+  "connectTimeout",
+  "statementTimeout",
+  "lockWait",
+  "allowOutOfOrder",
+  "schemas",
+  "schema",
+]);
+
+export const CONFIG_FILE = "strata.json";
+
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw new StrataError("CONFIG", `Cannot read ${path}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new StrataError("CONFIG", `${path} is not valid JSON: ${(error as Error).message}`, {
+      file: path,
+    });
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new StrataError("CONFIG", `${path} must hold a JSON object`, { file: path });
+  }
+  for (const key of Object.keys(data)) {
+    if (!FILE_KEYS.has(key)) {
+      throw new StrataError("CONFIG", `Unknown key "${key}" in ${path}`, {
+        file: path,
+        hint: `Known keys: ${[...FILE_KEYS].join(", ")}`,
+      });
+    }
+  }
+  return data as Record<string, unknown>;
+}
+
+/** A server URL from the libpq variables, when any of them names a server. */
+function urlFromPgEnv(env: Record<string, string | undefined>): string | undefined {
+  if (!env.PGHOST && !env.PGDATABASE && !env.PGPORT && !env.PGUSER) return undefined;
+  const user = encodeURIComponent(env.PGUSER ?? "postgres");
+  const host = env.PGHOST ?? "localhost";
+  const port = env.PGPORT ?? "5432";
+  const database = encodeURIComponent(env.PGDATABASE ?? env.PGUSER ?? "postgres");
+  return `postgres://${user}@${host}:${port}/${database}`;
+}
+
+function pick<T>(
+  sources: Array<[string, T | undefined]>,
+): [T, string] | [undefined, undefined] {
+  for (const [name, value] of sources) {
+    if (value !== undefined && value !== "") return [value, name];
+  }
+  return [undefined, undefined];
+}
+
+/** Resolve flags > environment > strata.json into one Config. */
+export async function resolveConfig(
+  flags: ConfigFlags,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  file = CONFIG_FILE,
+): Promise<Config> {
+  const json = await readConfigFile(file);
+  const fromFile = (key: string) => {
+    const value = json[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+      throw new StrataError("CONFIG", `Key "${key}" in ${file} must be a string or number`, {
+        file,
+      });
+    }
+    return String(value);
+  };
+
+  const [database, databaseSource] = pick<string>([
+    ["--database", flags.database],
+    ["STRATA_DATABASE", env.STRATA_DATABASE],
+    ["DATABASE_URL", env.DATABASE_URL],
+    ["PG* variables", urlFromPgEnv(env)],
+    [file, fromFile("database")],
+  ]);
+  if (database) {
+    registerUrlPassword(database);
+  }
+  registerSecret(env.PGPASSWORD);
+
+  const duration = (flag: keyof ConfigFlags, envName: string, key: string, fallback: string) => {
+    const [value, source] = pick<string>([
+      [`--${flag}`, flags[flag] as string | undefined],
+      [envName, env[envName]],
+      [`"${key}" in ${file}`, fromFile(key)],
+    ]);
+    return parseDuration(value ?? fallback, source ?? `--${flag}`);
+  };
+
+  const [outOfOrder] = pick<string>([
+    ["--allow-out-of-order", flags["allow-out-of-order"] ? "true" : undefined],
+    ["STRATA_ALLOW_OUT_OF_ORDER", env.STRATA_ALLOW_OUT_OF_ORDER],
+    [file, fromFile("allowOutOfOrder")],
+  ]);
+
+  return {
+    database,
+    databaseSource,
+    dir: pick<string>([
+      ["--dir", flags.dir],
+      ["STRATA_DIR", env.STRATA_DIR],
+      [file, fromFile("dir")],
+    ])[0] ?? "migrations",
+    table: pick<string>([
+      ["--table", flags.table],
+      ["STRATA_TABLE", env.STRATA_TABLE],
+      [file, fromFile("table")],
+    ])[0],
+    lockTimeoutMs: duration("lock-timeout", "STRATA_LOCK_TIMEOUT", "lockTimeout", "60s"),
+    connectTimeoutMs: duration(
+      "connect-timeout",
+      "STRATA_CONNECT_TIMEOUT",
+      "connectTimeout",
+      "10s",
+    ),
+    statementTimeoutMs: duration(
+      "statement-timeout",
+      "STRATA_STATEMENT_TIMEOUT",
+      "statementTimeout",
+      "0",
+    ),
+    lockWaitMs: duration("lock-wait", "STRATA_LOCK_WAIT", "lockWait", "0"),
+    allowOutOfOrder: outOfOrder === "true" || outOfOrder === "1",
+  };
+}
+
+function registerUrlPassword(url: string): void {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:([^@\s]*)@/i.exec(url);
+  if (match) registerSecret(match[1]);
+  const param = /[?&]password=([^&]*)/i.exec(url);
+  if (param) registerSecret(param[1]);
+}
+
+/** The configured database, or a CONFIG error saying how to configure one. */
+export function requireDatabase(config: Config): string {
+  if (!config.database) {
+    throw new StrataError("CONFIG", "No database configured", {
+      hint: 'Pass --database URL, set DATABASE_URL, or add "database" to strata.json ' +
+        "(postgres://user@host:5432/db, pglite:PATH or pglite:memory)",
+    });
+  }
+  return config.database;
+}
+
+export function databaseLabel(config: Config): string {
+  return config.database ? redactUrl(config.database) : "(none)";
+}

@@ -1,0 +1,121 @@
+/**
+ * The embedded engine: PGlite, loaded only when a `pglite:` URL is used.
+ * PGlite has no cross-process locking, and two processes on one folder
+ * corrupt it, so the folder is guarded by an OS file lock (flock) taken
+ * before PGlite opens it: the kernel frees it when the holder dies, which
+ * is how a dead holder's lock is taken over and a live one never is.
+ */
+import { join } from "node:path";
+import { StrataError } from "../errors.ts";
+import { type Engine, type EngineOptions, sessionSql, SqlError } from "./engine.ts";
+
+export const LOCK_FILE = "strata.lock";
+
+interface PgliteError {
+  message: string;
+  code?: string;
+  detail?: string;
+  hint?: string;
+  position?: string | number;
+  where?: string;
+}
+
+function translate(error: unknown): unknown {
+  const e = error as PgliteError;
+  if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
+    return new SqlError(e.message, {
+      sqlstate: e.code,
+      detail: e.detail,
+      hint: e.hint,
+      position: e.position === undefined ? undefined : Number(e.position),
+      where: e.where,
+    });
+  }
+  return error;
+}
+
+/** Hold the folder's lock file, waiting up to `timeoutMs`; LOCK_TIMEOUT names the holder's pid. */
+async function lockFolder(dir: string, timeoutMs: number): Promise<Deno.FsFile> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = join(dir, LOCK_FILE);
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
+    if (await file.tryLock(true)) break;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      file.close();
+      throw await holderError(path, timeoutMs);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+  }
+  const holder = JSON.stringify({ pid: Deno.pid, since: new Date().toISOString() });
+  await file.truncate(0);
+  await file.write(new TextEncoder().encode(holder + "\n"));
+  return file;
+}
+
+async function holderError(path: string, timeoutMs: number): Promise<StrataError> {
+  let holder: { pid?: number; since?: string } = {};
+  try {
+    holder = JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    // the holder may be between truncating and writing; name what we can
+  }
+  return new StrataError(
+    "LOCK_TIMEOUT",
+    `Embedded database lock not obtained within ${timeoutMs / 1000}s: held by pid ${
+      holder.pid ?? "?"
+    } (since ${holder.since ?? "?"})`,
+    {
+      hint: `Another strata process is using ${path.slice(0, -LOCK_FILE.length - 1)}; ` +
+        "wait for it, or raise --lock-timeout",
+      details: { pid: holder.pid ?? null, since: holder.since ?? null },
+    },
+  );
+}
+
+export async function openEmbedded(location: string, options: EngineOptions): Promise<Engine> {
+  const inMemory = location === "memory" || location === "";
+  const lockFile = inMemory ? null : await lockFolder(location, options.lockTimeoutMs);
+  const { PGlite } = await import("@electric-sql/pglite");
+  let db: InstanceType<typeof PGlite>;
+  try {
+    db = await PGlite.create(inMemory ? undefined : location);
+    await db.exec(sessionSql(options));
+  } catch (error) {
+    lockFile?.close();
+    throw new StrataError(
+      "CONNECT",
+      `Cannot open embedded database pglite:${location}: ${(error as Error).message}`,
+      { hint: "The folder may hold another program's data or be damaged", cause: error },
+    );
+  }
+
+  async function run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  return {
+    kind: "embedded",
+    label: `pglite:${location}`,
+    sessionResetSql: sessionSql(options),
+    exec: (text) => run(async () => void (await db.exec(text))),
+    query: <T>(text: string, params: unknown[] = []) =>
+      run(async () => (await db.query<T>(text, params)).rows),
+    // The folder lock taken at open already makes this process the only user.
+    lock: () => Promise.resolve(),
+    unlock: () => Promise.resolve(),
+    async close() {
+      try {
+        await db.close();
+      } finally {
+        lockFile?.close();
+      }
+    },
+  };
+}

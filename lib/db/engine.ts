@@ -1,0 +1,96 @@
+/**
+ * The one seam between strata and a database. Engines are dumb: they run SQL,
+ * take the migration lock and close. Ledger, plan and runner are written once
+ * above this interface and run on both the server and the embedded engine.
+ */
+import { StrataError } from "../errors.ts";
+import { redactUrl } from "../redact.ts";
+
+export interface EngineOptions {
+  /** Wait at most this long for a connection. */
+  connectTimeoutMs: number;
+  /** Session `statement_timeout`, 0 for none. */
+  statementTimeoutMs: number;
+  /** Session `lock_timeout` (`--lock-wait`), 0 for none. */
+  lockWaitMs: number;
+  /** How long `lock` (and, on the embedded engine, opening) may wait. */
+  lockTimeoutMs: number;
+}
+
+export interface Engine {
+  readonly kind: "server" | "embedded";
+  /** The database as it may be printed: password masked. */
+  readonly label: string;
+  /**
+   * Run SQL text that may hold many statements, in one round trip, with no
+   * parameters. Without explicit transaction control the whole text commits
+   * or rolls back as one (PostgreSQL's implicit transaction of a simple query).
+   * Throws `SqlError` for a statement the server rejects, `ConnectionLost`
+   * when the connection breaks.
+   */
+  exec(sql: string): Promise<void>;
+  /** One statement with `$1…` parameters; its rows, [] when none. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Take the migration lock for the ledger `table` in `schema` (null: the
+   * first schema on the search path) of this database, on this connection,
+   * polling until `lockTimeoutMs`; then throw LOCK_TIMEOUT naming the holder.
+   */
+  lock(schema: string | null, table: string): Promise<void>;
+  unlock(): Promise<void>;
+  /** The SQL that re-establishes the session timeouts (run after each revision). */
+  readonly sessionResetSql: string;
+  close(): Promise<void>;
+}
+
+/** A statement the database rejected, with PostgreSQL's fields. */
+export class SqlError extends Error {
+  readonly sqlstate: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  /** 1-based character position in the query text, when the server gives one. */
+  readonly position?: number;
+  readonly where?: string;
+
+  constructor(
+    message: string,
+    fields: { sqlstate: string; detail?: string; hint?: string; position?: number; where?: string },
+  ) {
+    super(message);
+    this.name = "SqlError";
+    this.sqlstate = fields.sqlstate;
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.position = fields.position;
+    this.where = fields.where;
+  }
+}
+
+/** The connection broke: whether the last command committed is unknown. */
+export class ConnectionLost extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionLost";
+  }
+}
+
+/** Open the database a URL names: `postgres://`, `postgresql://`, `pglite:PATH`, `pglite:memory`. */
+export async function openEngine(url: string, options: EngineOptions): Promise<Engine> {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    const { openServer } = await import("./server.ts");
+    return openServer(url, options);
+  }
+  if (url.startsWith("pglite:")) {
+    const { openEmbedded } = await import("./embedded.ts");
+    return openEmbedded(url.slice("pglite:".length), options);
+  }
+  throw new StrataError("CONFIG", `Unsupported database URL "${redactUrl(url)}"`, {
+    hint: "Use postgres://user@host:5432/db, pglite:PATH or pglite:memory",
+  });
+}
+
+/** Session settings as SQL, shared by both engines. */
+export function sessionSql(options: EngineOptions): string {
+  return `SET statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}; ` +
+    `SET lock_timeout = ${Math.max(0, Math.round(options.lockWaitMs))}`;
+}

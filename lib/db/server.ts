@@ -1,0 +1,207 @@
+/**
+ * The server engine: one connection through the npm `postgres` client. One
+ * connection only, so the advisory lock, the ledger and every migration share
+ * a session (the design's Ledger section).
+ */
+import postgres from "postgres";
+import { StrataError } from "../errors.ts";
+import { redact, redactUrl } from "../redact.ts";
+import { ConnectionLost, type Engine, type EngineOptions, sessionSql, SqlError } from "./engine.ts";
+
+const CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+
+interface ClientError {
+  name?: string;
+  code?: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: string | number;
+  where?: string;
+}
+
+/** Turn a client error into SqlError / ConnectionLost; other errors pass through. */
+function translate(error: unknown): unknown {
+  const e = error as ClientError;
+  if (e?.name === "PostgresError" && e.code) {
+    if (e.code.startsWith("57P0") || e.code.startsWith("08")) {
+      return new ConnectionLost(redact(e.message), { cause: error });
+    }
+    return new SqlError(e.message, {
+      sqlstate: e.code,
+      detail: e.detail,
+      hint: e.hint,
+      position: e.position === undefined ? undefined : Number(e.position),
+      where: e.where,
+    });
+  }
+  if (e?.code && CONNECTION_CODES.has(e.code)) {
+    return new ConnectionLost(redact(e.message), { cause: error });
+  }
+  return error;
+}
+
+function connectError(error: unknown, label: string, timeoutMs: number): StrataError {
+  const e = error as ClientError;
+  const reasons: Record<string, [string, string]> = {
+    ECONNREFUSED: ["connection refused", "Is the server running, and is the port right?"],
+    ENOTFOUND: ["unknown host", "Check the host name in the URL"],
+    EAI_AGAIN: ["unknown host", "Check the host name in the URL"],
+    CONNECT_TIMEOUT: [
+      `no answer within ${timeoutMs / 1000}s`,
+      "Check host, port and firewall, or raise --connect-timeout",
+    ],
+    "28P01": ["password authentication failed", "Check the user and password"],
+    "28000": ["authentication rejected", "Check pg_hba.conf and the user name"],
+    "3D000": ["database does not exist", "Create it first, e.g. createdb NAME"],
+  };
+  const [reason, hint] = reasons[e?.code ?? ""] ??
+    [redact(e?.message ?? String(error)), "Check the database URL"];
+  return new StrataError("CONNECT", `Cannot connect to ${label}: ${reason}`, {
+    hint,
+    details: { reason: e?.code },
+  });
+}
+
+export async function openServer(url: string, options: EngineOptions): Promise<Engine> {
+  const label = redactUrl(url);
+  let sql: postgres.Sql;
+  try {
+    sql = postgres(url, {
+      max: 1,
+      prepare: false,
+      fetch_types: false,
+      connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+      idle_timeout: 0,
+      onnotice: () => {},
+      connection: {
+        application_name: "strata",
+        statement_timeout: Math.max(0, options.statementTimeoutMs),
+        lock_timeout: Math.max(0, options.lockWaitMs),
+      },
+    });
+  } catch (error) {
+    throw new StrataError("CONFIG", `Invalid database URL "${label}"`, {
+      hint: "Use postgres://user:password@host:5432/dbname (percent-encode special characters)",
+      cause: redact(String((error as Error)?.message ?? error)),
+    });
+  }
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // One round trip: learn the version and, where the server has it, let it
+    // notice a dead client within a second so a killed runner frees its lock.
+    await Promise.race([
+      sql.unsafe(
+        `SELECT (SELECT set_config('client_connection_check_interval', '1000', false)
+                  WHERE current_setting('server_version_num')::int >= 140000) AS ccci`,
+      ),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(Object.assign(new Error("timeout"), { code: "CONNECT_TIMEOUT" })),
+          options.connectTimeoutMs,
+        );
+      }),
+    ]);
+  } catch (error) {
+    sql.end({ timeout: 0 }).catch(() => {});
+    throw connectError(error, label, options.connectTimeoutMs);
+  } finally {
+    clearTimeout(timer);
+  }
+
+  async function run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  let locked: [number, number] | null = null;
+  const engine: Engine = {
+    kind: "server",
+    label,
+    sessionResetSql: sessionSql(options),
+    exec: (text) => run(async () => void (await sql.unsafe(text))),
+    query: <T>(text: string, params: unknown[] = []) =>
+      run(async () =>
+        [...(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]))] as T[]
+      ),
+    async lock(schema, table) {
+      const deadline = Date.now() + options.lockTimeoutMs;
+      for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
+        // Polled, never blocking: a session blocked in pg_advisory_lock holds a
+        // snapshot that makes the holder's CREATE INDEX CONCURRENTLY wait on it.
+        const [row] = await engine.query<{ ok: boolean; a: number; b: number }>(
+          `SELECT pg_try_advisory_lock(k.a, k.b) AS ok, k.a, k.b
+             FROM (SELECT hashtext(current_database()) & 2147483647 AS a,
+                          hashtext(coalesce($1, current_schema()) || '.' || $2) & 2147483647 AS b) k`,
+          [schema, table],
+        );
+        const keys: [number, number] = [row.a, row.b];
+        if (row.ok) {
+          locked = keys;
+          return;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw await holderError(engine, keys, options.lockTimeoutMs);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+      }
+    },
+    async unlock() {
+      if (!locked) return;
+      const keys = locked;
+      locked = null;
+      await engine.query("SELECT pg_advisory_unlock($1, $2)", keys);
+    },
+    async close() {
+      await sql.end({ timeout: 1 }).catch(() => {});
+    },
+  };
+  return engine;
+}
+
+async function holderError(
+  engine: Engine,
+  [k1, k2]: [number, number],
+  timeoutMs: number,
+): Promise<StrataError> {
+  const rows = await engine.query<
+    { pid: number; application_name: string; since: Date | null; state: string | null }
+  >(
+    `SELECT a.pid, a.application_name, a.backend_start AS since, a.state
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted
+        AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2`,
+    [k1, k2],
+  ).catch(() => []);
+  const holder = rows[0];
+  const who = holder
+    ? `held by pid ${holder.pid} (application "${
+      holder.application_name || "?"
+    }", connected since ${holder.since ? new Date(holder.since).toISOString() : "?"})`
+    : "held by another session";
+  return new StrataError(
+    "LOCK_TIMEOUT",
+    `Migration lock not obtained within ${timeoutMs / 1000}s: ${who}`,
+    {
+      hint: "Another strata run is migrating this database; wait for it, or raise --lock-timeout",
+      details: holder
+        ? {
+          pid: holder.pid,
+          applicationName: holder.application_name,
+          since: holder.since ? new Date(holder.since).toISOString() : null,
+        }
+        : {},
+    },
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * The error type every strata failure travels as. `code` is a stable string
+ * that tests and `main.ts` rely on; only `main.ts` turns it into an exit code.
+ */
+
+export type ErrorCode =
+  | "USAGE" // bad flag, argument or configuration: exit 2
+  | "CONFIG" // nothing or something broken configured: exit 2
+  | "CONNECT" // the database cannot be reached: exit 2
+  | "MIGRATION_FAILED" // a revision's SQL failed: exit 1
+  | "OUTCOME_UNKNOWN" // the connection broke while a revision ran: exit 1
+  | "LOCK_TIMEOUT" // the migration lock was not obtained in time: exit 4
+  | "INTEGRITY" // edited or missing applied file, out of order: exit 5
+  | "GRAPH" // broken file graph: exit 5
+  | "FILE" // unreadable or malformed migration file: exit 5
+  | "INTERRUPTED"; // SIGINT: exit 130
+
+export interface StrataErrorOptions {
+  hint?: string;
+  file?: string;
+  line?: number;
+  cause?: unknown;
+  /** Extra machine-readable facts for `--json` (never secrets). */
+  details?: Record<string, unknown>;
+}
+
+export class StrataError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly file?: string;
+  readonly line?: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: StrataErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "StrataError";
+    this.code = code;
+    this.hint = options.hint;
+    this.file = options.file;
+    this.line = options.line;
+    this.details = options.details;
+  }
+
+  /** "file:line: message" when the error points into a file. */
+  get located(): string {
+    if (!this.file) return this.message;
+    return this.line
+      ? `${this.file}:${this.line}: ${this.message}`
+      : `${this.file}: ${this.message}`;
+  }
+}
+
+export const EXIT_CODES: Record<ErrorCode, number> = {
+  USAGE: 2,
+  CONFIG: 2,
+  CONNECT: 2,
+  MIGRATION_FAILED: 1,
+  OUTCOME_UNKNOWN: 1,
+  LOCK_TIMEOUT: 4,
+  INTEGRITY: 5,
+  GRAPH: 5,
+  FILE: 5,
+  INTERRUPTED: 130,
+};
+
+export function usage(message: string, hint?: string): StrataError {
+  return new StrataError("USAGE", message, { hint });
+}

@@ -1,0 +1,95 @@
+/**
+ * Finds and reads every migration file of a folder: `*.sql` directly in it and
+ * one level down in category folders. All files are read and parsed before
+ * anything runs, so a broken file stops the run before any change.
+ */
+import { join } from "node:path";
+import { StrataError } from "./errors.ts";
+import {
+  decodeUtf8,
+  type MigrationFile,
+  parseMigration,
+  REVISION_ID_REGEXP,
+} from "./migration_file.ts";
+
+interface Found {
+  path: string;
+  name: string;
+  category: string | null;
+}
+
+const READ_BATCH = 64;
+
+async function listSql(dir: string, category: string | null, into: Found[]): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.startsWith(".")) continue;
+    const path = join(dir, entry.name);
+    const isDir = entry.isDirectory || (entry.isSymlink && (await statOrNull(path))?.isDirectory);
+    if (entry.name.endsWith(".sql")) {
+      if (isDir) {
+        throw new StrataError("FILE", "A migration file is a directory", { file: path });
+      }
+      into.push({ path, name: entry.name, category });
+    } else if (isDir && category === null) {
+      await listSql(path, entry.name, into);
+    }
+  }
+}
+
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch {
+    return null;
+  }
+}
+
+async function readOne(found: Found): Promise<MigrationFile> {
+  const id = found.name.slice(0, -4);
+  if (!REVISION_ID_REGEXP.test(id)) {
+    throw new StrataError(
+      "FILE",
+      `File name "${found.name}" does not follow YYYYMMDD_HHMM_slug.sql`,
+      {
+        file: found.path,
+        hint: 'Rename it, or create revisions with: strata create "description"',
+      },
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(found.path);
+  } catch (error) {
+    throw new StrataError("FILE", `Cannot read migration file: ${(error as Error).message}`, {
+      file: found.path,
+      cause: error,
+    });
+  }
+  return parseMigration(decodeUtf8(bytes, found.path), found.path, id, found.category);
+}
+
+/** Every migration in `dir`, sorted by id. Duplicate ids are an error naming both files. */
+export async function loadMigrations(dir: string): Promise<MigrationFile[]> {
+  const info = await statOrNull(dir);
+  if (!info?.isDirectory) {
+    throw new StrataError("CONFIG", `Migrations folder "${dir}" does not exist`, {
+      hint: "Run: strata init, or point --dir at the folder",
+    });
+  }
+  const found: Found[] = [];
+  await listSql(dir, null, found);
+  found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.path < b.path ? -1 : 1));
+  for (let i = 1; i < found.length; i++) {
+    if (found[i].name === found[i - 1].name) {
+      throw new StrataError("GRAPH", `Duplicate revision id "${found[i].name.slice(0, -4)}"`, {
+        file: found[i].path,
+        hint: `Also in ${found[i - 1].path}; a revision id must be unique across all folders`,
+      });
+    }
+  }
+  const files: MigrationFile[] = [];
+  for (let i = 0; i < found.length; i += READ_BATCH) {
+    files.push(...(await Promise.all(found.slice(i, i + READ_BATCH).map(readOne))));
+  }
+  return files;
+}

@@ -1,0 +1,190 @@
+/**
+ * Parses one migration file: header directives, `-- up` / `-- down` sections
+ * and the checksum. Every error names the file and the line.
+ */
+import { createHash } from "node:crypto";
+import { StrataError } from "./errors.ts";
+
+export type TransactionMode = "each" | "none";
+
+export interface Section {
+  /** The section's text, lines as in the file (LF). */
+  sql: string;
+  /** 1-based line in the file of the section's first line. */
+  line: number;
+}
+
+export interface MigrationFile {
+  id: string;
+  /** Path as the user names it, e.g. `migrations/01_foundation/x.sql`. */
+  path: string;
+  /** Category folder, or null when the file sits directly in the folder. */
+  category: string | null;
+  message: string;
+  /** Explicit parents, or null when the header has no `parents` line. */
+  parents: string[] | null;
+  /** Line of the `parents` directive, for graph errors that point at it. */
+  parentsLine?: number;
+  transaction: TransactionMode;
+  replaces: string[];
+  up: Section;
+  /** Null when there is no down section or it holds no SQL: irreversible. */
+  down: Section | null;
+  checksum: string;
+}
+
+export const REVISION_ID_REGEXP = /^\d{8}_\d{4}(?:\d{2})?_[\p{L}\p{N}_]+$/u;
+const MARKER_REGEXP = /^\s*--\s*(up|down)\s*$/i;
+const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
+const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
+const ONLY_COMMENTS_REGEXP = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
+
+/** Drop a UTF-8 BOM and turn CRLF into LF: the text the checksum covers. */
+export function normalize(text: string): string {
+  return (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).replace(/\r\n/g, "\n");
+}
+
+export function checksumOf(normalized: string): string {
+  return "sha256:" + createHash("sha256").update(normalized, "utf8").digest("hex");
+}
+
+/** Index of the first byte that is not valid UTF-8, or -1. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const b = bytes[i];
+    const need = b < 0x80
+      ? 0
+      : b >= 0xc2 && b < 0xe0
+      ? 1
+      : b >= 0xe0 && b < 0xf0
+      ? 2
+      : b >= 0xf0 && b < 0xf5
+      ? 3
+      : -1;
+    if (need < 0 || i + need >= bytes.length) return i;
+    for (let k = 1; k <= need; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** Decode bytes as UTF-8, naming the line of the first invalid byte. */
+export function decodeUtf8(bytes: Uint8Array, path: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, Math.max(at, 0)).filter((b) => b === 0x0a).length + 1;
+    throw new StrataError("FILE", "File is not valid UTF-8", {
+      file: path,
+      line,
+      hint: "Save the file as UTF-8",
+    });
+  }
+}
+
+function fileError(path: string, line: number, message: string, hint?: string): StrataError {
+  return new StrataError("FILE", message, { file: path, line, hint });
+}
+
+/** Parse the text of one migration file. */
+export function parseMigration(
+  text: string,
+  path: string,
+  id: string,
+  category: string | null,
+): MigrationFile {
+  const normalized = normalize(text);
+  const lines = normalized.split("\n");
+  const directives = new Map<string, { value: string; line: number }>();
+  let upAt = -1;
+  let downAt = -1;
+
+  for (let i = 0; i < lines.length; i++) {
+    const marker = MARKER_REGEXP.exec(lines[i]);
+    if (marker) {
+      const which = marker[1].toLowerCase();
+      if (which === "up") {
+        if (upAt >= 0) {
+          throw fileError(path, i + 1, `Second "-- up" marker (the first is on line ${upAt + 1})`);
+        }
+        if (downAt >= 0) throw fileError(path, i + 1, `"-- up" must come before "-- down"`);
+        upAt = i;
+      } else {
+        if (downAt >= 0) {
+          throw fileError(
+            path,
+            i + 1,
+            `Second "-- down" marker (the first is on line ${downAt + 1})`,
+          );
+        }
+        if (upAt < 0) throw fileError(path, i + 1, `"-- down" comes before any "-- up"`);
+        downAt = i;
+      }
+      continue;
+    }
+    if (upAt >= 0) continue;
+    const directive = DIRECTIVE_REGEXP.exec(lines[i]);
+    if (directive && KNOWN_KEYS.has(directive[1].toLowerCase())) {
+      const key = directive[1].toLowerCase();
+      const seen = directives.get(key);
+      if (seen) {
+        throw fileError(path, i + 1, `Directive "${key}" given twice (also on line ${seen.line})`);
+      }
+      directives.set(key, { value: directive[2].trim(), line: i + 1 });
+    } else if (!ONLY_COMMENTS_REGEXP.test(lines[i])) {
+      throw fileError(
+        path,
+        i + 1,
+        `SQL before the "-- up" marker`,
+        `Put a line "-- up" before the statements`,
+      );
+    }
+  }
+  if (upAt < 0) {
+    throw fileError(
+      path,
+      Math.max(lines.length - (lines.at(-1) === "" ? 1 : 0), 1),
+      `No "-- up" marker`,
+      `A migration needs a line "-- up" followed by its SQL (and optionally "-- down")`,
+    );
+  }
+
+  const upEnd = downAt >= 0 ? downAt : lines.length;
+  const up = { sql: lines.slice(upAt + 1, upEnd).join("\n"), line: upAt + 2 };
+  const downSql = downAt >= 0 ? lines.slice(downAt + 1).join("\n") : "";
+  // An empty up is undone by an empty down (a merge point): still reversible.
+  const down =
+    downAt >= 0 && (!ONLY_COMMENTS_REGEXP.test(downSql) || ONLY_COMMENTS_REGEXP.test(up.sql))
+      ? { sql: downSql, line: downAt + 2 }
+      : null;
+
+  const mode = directives.get("transaction");
+  const transaction = (mode?.value.toLowerCase() || "each") as TransactionMode;
+  if (transaction !== "each" && transaction !== "none") {
+    throw fileError(
+      path,
+      mode!.line,
+      `Unknown transaction mode "${mode!.value}"`,
+      `Use "-- transaction: each" (the default) or "-- transaction: none"`,
+    );
+  }
+  const parentsDirective = directives.get("parents");
+  return {
+    id,
+    path,
+    category,
+    message: directives.get("message")?.value ?? "",
+    parents: parentsDirective ? splitIds(parentsDirective.value) : null,
+    parentsLine: parentsDirective?.line,
+    transaction,
+    replaces: splitIds(directives.get("replaces")?.value ?? ""),
+    up,
+    down,
+    checksum: checksumOf(normalized),
+  };
+}
+
+function splitIds(value: string): string[] {
+  return value.split(/[\s,]+/).filter((part) => part.length > 0);
+}

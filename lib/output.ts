@@ -1,0 +1,118 @@
+/**
+ * Everything strata prints goes through here: human lines (colour only on a
+ * terminal, never with NO_COLOR or --no-color), one JSON document with --json,
+ * and the redaction of secrets on the way out.
+ */
+import { redact } from "./redact.ts";
+
+export interface OutputOptions {
+  json: boolean;
+  verbose: boolean;
+  color: boolean;
+}
+
+const encoder = new TextEncoder();
+
+let pipeClosed = false;
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  if (pipeClosed) return;
+  const bytes = encoder.encode(redact(text));
+  try {
+    for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+  } catch (error) {
+    // `strata history | head` closes the pipe early: not strata's failure.
+    if (error instanceof Deno.errors.BrokenPipe) pipeClosed = true;
+    else throw error;
+  }
+}
+
+export type Paint = (text: string) => string;
+
+export class Output {
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly color: boolean;
+  #progressShown = false;
+
+  constructor(options: OutputOptions) {
+    this.json = options.json;
+    this.verbose = options.verbose;
+    this.color = options.color;
+  }
+
+  static detect(flags: { json?: boolean; verbose?: boolean; "no-color"?: boolean }): Output {
+    const color = !flags["no-color"] && !Deno.env.get("NO_COLOR") && Deno.stdout.isTerminal();
+    return new Output({ json: !!flags.json, verbose: !!flags.verbose, color });
+  }
+
+  #paint(code: number): Paint {
+    return (text) => (this.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  }
+  get green(): Paint {
+    return this.#paint(32);
+  }
+  get red(): Paint {
+    return this.#paint(31);
+  }
+  get yellow(): Paint {
+    return this.#paint(33);
+  }
+  get dim(): Paint {
+    return this.#paint(2);
+  }
+  get bold(): Paint {
+    return this.#paint(1);
+  }
+
+  /** A human line on stdout; silent with --json. */
+  line(text = ""): void {
+    if (this.json) return;
+    this.#clearProgress();
+    write(Deno.stdout, text + "\n");
+  }
+
+  /** Raw text on stdout, also with --json (used by --sql). */
+  raw(text: string): void {
+    write(Deno.stdout, text);
+  }
+
+  /** A warning on stderr, in both modes. */
+  warn(text: string): void {
+    this.#clearProgress();
+    write(Deno.stderr, this.yellow("warning: ") + text + "\n");
+  }
+
+  /** A line on stderr (errors). */
+  error(text: string): void {
+    this.#clearProgress();
+    write(Deno.stderr, text + "\n");
+  }
+
+  /** Only with --verbose, on stderr so stdout stays parseable. */
+  debug(text: string): void {
+    if (this.verbose) this.error(this.dim(text));
+  }
+
+  /** The one JSON document of a command (only with --json). */
+  document(doc: unknown): void {
+    if (this.json) write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n");
+  }
+
+  /** A progress bar on a terminal for long runs; nothing otherwise. */
+  progress(done: number, total: number): void {
+    if (this.json || total < 20 || !Deno.stderr.isTerminal()) return;
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    write(Deno.stderr, `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`);
+    this.#progressShown = done < total;
+    if (done >= total) write(Deno.stderr, "\r\x1b[K");
+  }
+
+  #clearProgress(): void {
+    if (this.#progressShown) {
+      write(Deno.stderr, "\r\x1b[K");
+      this.#progressShown = false;
+    }
+  }
+}

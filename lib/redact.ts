@@ -1,0 +1,44 @@
+/**
+ * Keeps passwords out of everything strata prints or records. Secrets are
+ * registered once (from the URL and PGPASSWORD) and every outgoing line passes
+ * through `redact`, so a password echoed back by a driver or a server message
+ * is masked too.
+ */
+
+const secrets = new Set<string>();
+
+/** Remember a secret so `redact` masks it, raw and percent-encoded. */
+export function registerSecret(secret: string | undefined): void {
+  if (!secret || secret.length < 1) return;
+  secrets.add(secret);
+  secrets.add(encodeURIComponent(secret));
+  try {
+    secrets.add(decodeURIComponent(secret));
+  } catch {
+    // a lone "%" is not an encoding; the raw form is already registered
+  }
+}
+
+const URL_PASSWORD_REGEXP = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@\s]*)@/gi;
+const PASSWORD_LITERAL_REGEXP =
+  /(\bPASSWORD\s+)(E?'(?:[^']|'')*'|\$([A-Za-z_]*)\$[\s\S]*?\$\3\$)/gi;
+const PASSWORD_PARAM_REGEXP = /(\bpassword\s*=\s*)(\S+)/gi;
+
+/** Mask the password of a connection URL, also of a malformed one. */
+export function redactUrl(url: string): string {
+  return url.replace(URL_PASSWORD_REGEXP, "$1***@");
+}
+
+/** Mask `PASSWORD '...'` literals in SQL text. */
+export function maskPasswordLiterals(sql: string): string {
+  return sql.replace(PASSWORD_LITERAL_REGEXP, "$1'***'");
+}
+
+/** Everything strata writes passes through here. */
+export function redact(text: string): string {
+  let out = maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***");
+  for (const secret of secrets) {
+    if (secret.length >= 1 && out.includes(secret)) out = out.split(secret).join("***");
+  }
+  return out;
+}

@@ -1,0 +1,233 @@
+/**
+ * Runs revisions: under the migration lock, one revision at a time, each with
+ * its ledger and journal rows. In `each` mode a revision's SQL and its rows
+ * are one query (one round trip, one implicit transaction): they commit
+ * together or not at all. In `none` mode statements run one by one.
+ */
+import type { Engine } from "./db/engine.ts";
+import { formatMs } from "./duration.ts";
+import { StrataError } from "./errors.ts";
+import { firstCodeLine, revisionFailure } from "./failure.ts";
+import type { Graph } from "./graph.ts";
+import {
+  deleteLedgerSql,
+  insertLedgerSql,
+  journalSql,
+  type LedgerNames,
+  type LedgerRow,
+  openLedger,
+} from "./ledger.ts";
+import type { MigrationFile } from "./migration_file.ts";
+import type { Output } from "./output.ts";
+import type { Direction } from "./plan.ts";
+import { maskPasswordLiterals, redact } from "./redact.ts";
+
+/** Hold the migration lock around `work`, releasing it whatever happens. */
+export async function withLock<T>(
+  engine: Engine,
+  names: LedgerNames,
+  work: (rows: LedgerRow[]) => Promise<T>,
+): Promise<T> {
+  await engine.lock(names.schema, names.ledger);
+  let result: T;
+  try {
+    // Created and read only under the lock: concurrent CREATE TABLE IF NOT
+    // EXISTS from several runners fails with duplicate-key errors.
+    result = await work(await openLedger(engine, names));
+  } catch (error) {
+    await engine.unlock().catch(() => {});
+    throw error;
+  }
+  await engine.unlock();
+  return result;
+}
+
+export interface StepResult {
+  revision: string;
+  direction: Direction;
+  ms: number;
+}
+
+/** SIGINT asks the runner to stop between revisions. */
+export const interruption = { requested: false };
+
+/** The SQL of one revision in `each` mode, with its bookkeeping, as one query. */
+export function eachModeSql(
+  names: LedgerNames,
+  file: MigrationFile,
+  parents: string[],
+  direction: Direction,
+): string {
+  const section = direction === "up" ? file.up : file.down!;
+  const bookkeeping = direction === "up"
+    ? insertLedgerSql(names, { revision: file.id, parents, checksum: file.checksum })
+    : deleteLedgerSql(names, file.id);
+  const journal = journalSql(names, {
+    action: direction === "up" ? "upgrade" : "downgrade",
+    revision: file.id,
+    checksum: file.checksum,
+  });
+  // The section comes first so PostgreSQL's error positions index into it.
+  return `${section.sql}\n;\n${bookkeeping}\n${journal}`;
+}
+
+async function runEach(
+  engine: Engine,
+  names: LedgerNames,
+  file: MigrationFile,
+  parents: string[],
+  direction: Direction,
+): Promise<void> {
+  const section = direction === "up" ? file.up : file.down!;
+  const text = eachModeSql(names, file, parents, direction);
+  try {
+    // Session timeouts are restored in the same round trip: a revision that
+    // resets them must not change them for the revisions after it.
+    await engine.exec(`${text}\n${engine.sessionResetSql}`);
+  } catch (error) {
+    throw revisionFailure(error, file, direction, {
+      text: section.sql,
+      line: firstCodeLine(section),
+    });
+  }
+}
+
+interface InvalidIndex {
+  name: string;
+}
+
+const INVALID_INDEXES_SQL = `SELECT n.nspname || '.' || c.relname AS name
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT i.indisvalid`;
+
+async function runNone(
+  engine: Engine,
+  names: LedgerNames,
+  file: MigrationFile,
+  parents: string[],
+  direction: Direction,
+  out: Output,
+): Promise<void> {
+  const section = direction === "up" ? file.up : file.down!;
+  const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
+  let statements;
+  try {
+    statements = await splitStatements(section.sql);
+  } catch (error) {
+    if (error instanceof SqlSyntaxError) {
+      throw new StrataError("FILE", `Syntax error: ${error.message}`, {
+        file: file.path,
+        line: section.line + error.line - 1,
+      });
+    }
+    throw error;
+  }
+  const before = new Set(
+    (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL)).map((row) => row.name),
+  );
+  await engine.exec(
+    journalSql(names, {
+      action: "start",
+      revision: file.id,
+      checksum: file.checksum,
+      detail: direction,
+    }),
+  );
+  for (const statement of statements) {
+    out.debug(
+      `  ${file.id}:${section.line + statement.line - 1}: ${maskPasswordLiterals(statement.sql)}`,
+    );
+    try {
+      await engine.exec(statement.sql);
+    } catch (error) {
+      const failure = revisionFailure(error, file, direction, {
+        text: statement.sql,
+        line: section.line + statement.line - 1,
+        statement: statement.sql,
+      });
+      await engine
+        .exec(journalSql(names, {
+          action: "failure",
+          revision: file.id,
+          checksum: file.checksum,
+          detail: `${failure.located}\n${statement.sql}`,
+        }))
+        .catch(() => {});
+      throw failure;
+    }
+  }
+  await engine.exec(engine.sessionResetSql);
+  const invalid = (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL))
+    .map((row) => row.name)
+    .filter((name) => !before.has(name) || section.sql.includes(name.slice(name.indexOf(".") + 1)));
+  if (invalid.length > 0) {
+    const message = `Revision "${file.id}" left invalid index${invalid.length > 1 ? "es" : ""}: ${
+      invalid.join(", ")
+    }`;
+    await engine.exec(
+      journalSql(names, {
+        action: "failure",
+        revision: file.id,
+        checksum: file.checksum,
+        detail: message,
+      }),
+    );
+    throw new StrataError("MIGRATION_FAILED", message, {
+      file: file.path,
+      hint:
+        `A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it (DROP INDEX CONCURRENTLY ${
+          invalid[0]
+        }), fix the cause, and run again`,
+      details: { revision: file.id, invalidIndexes: invalid },
+    });
+  }
+  const bookkeeping = direction === "up"
+    ? insertLedgerSql(names, { revision: file.id, parents, checksum: file.checksum })
+    : deleteLedgerSql(names, file.id);
+  await engine.exec(
+    `${bookkeeping}\n${
+      journalSql(names, {
+        action: direction === "up" ? "upgrade" : "downgrade",
+        revision: file.id,
+        checksum: file.checksum,
+      })
+    }`,
+  );
+}
+
+/** Run `steps` in order; one line per revision with its time. */
+export async function runSteps(
+  engine: Engine,
+  names: LedgerNames,
+  graph: Graph,
+  direction: Direction,
+  steps: string[],
+  out: Output,
+): Promise<StepResult[]> {
+  const done: StepResult[] = [];
+  for (const id of steps) {
+    if (interruption.requested) {
+      throw new StrataError(
+        "INTERRUPTED",
+        `Interrupted after ${done.length} of ${steps.length} revisions`,
+        {
+          hint: "Nothing is half-applied; run the command again to continue",
+        },
+      );
+    }
+    const file = graph.files.get(id)!;
+    const parents = graph.parents.get(id)!;
+    const started = performance.now();
+    if (out.verbose && file.transaction === "each") {
+      out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
+    }
+    if (file.transaction === "none") await runNone(engine, names, file, parents, direction, out);
+    else await runEach(engine, names, file, parents, direction);
+    const ms = performance.now() - started;
+    done.push({ revision: id, direction, ms: Math.round(ms) });
+    const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
+    out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
+    out.progress(done.length, steps.length);
+  }
+  return done;
+}

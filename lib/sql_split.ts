@@ -1,0 +1,125 @@
+// Splits a SQL section into statements with the real PostgreSQL grammar, so dollar quotes,
+// BEGIN ATOMIC bodies, strings and comments containing `;` are never guessed at.
+
+export interface Statement {
+  sql: string;
+  line: number;
+  /** JS string index of the statement's first real token within the section. */
+  offset: number;
+}
+
+export class SqlSyntaxError extends Error {
+  line: number;
+  constructor(message: string, line: number) {
+    super(message);
+    this.name = "SqlSyntaxError";
+    this.line = line;
+  }
+}
+
+type PgQuery = typeof import("libpg-query");
+
+// Importing libpg-query starts loading and compiling its 1.7 MB wasm at once, so the import
+// is deferred until the first split and shared by every later one.
+let pgQuery: Promise<PgQuery> | undefined;
+
+function loadPgQuery(): Promise<PgQuery> {
+  pgQuery ??= (async () => {
+    const pg = await import("libpg-query");
+    // The async API awaits init on its own, but the *Sync functions we use do not.
+    await pg.loadModule();
+    return pg;
+  })();
+  return pgQuery;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const WHITESPACE = " \t\n\r\f\v";
+
+// The parser's statement location starts right after the previous `;`, so only whitespace,
+// comments and stray `;` of empty statements can precede the first token.
+function skipLeading(text: string): number {
+  let i = 0;
+  while (i < text.length) {
+    if (WHITESPACE.includes(text[i]) || text[i] === ";") i++;
+    else if (text.startsWith("--", i)) {
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl + 1;
+    } else if (text.startsWith("/*", i)) {
+      // PostgreSQL block comments nest.
+      let depth = 0;
+      do {
+        if (text.startsWith("/*", i)) (depth++, i += 2);
+        else if (text.startsWith("*/", i)) (depth--, i += 2);
+        else i++;
+      } while (depth > 0 && i < text.length);
+    } else break;
+  }
+  return i;
+}
+
+// A trailing comment can only be told apart from `--` inside a string by lexing, so the
+// scanner runs only in the rare case where the statement might end in a comment.
+function trimTrailing(pg: PgQuery, sql: string): string {
+  sql = sql.trimEnd();
+  const lastLine = sql.slice(sql.lastIndexOf("\n") + 1);
+  if (!lastLine.includes("--") && !sql.endsWith("*/")) return sql;
+  const tokens = pg.scanSync(sql).tokens.filter((t) => !t.tokenName.endsWith("_COMMENT"));
+  const end = tokens.at(-1)?.end ?? 0;
+  return decoder.decode(encoder.encode(sql).subarray(0, end)).trimEnd();
+}
+
+// libpg_query reports the error cursor in Unicode code points (PostgreSQL's
+// pg_mbstrlen), which is neither a UTF-8 byte offset nor a JS (UTF-16) index.
+function lineAtCodePoint(text: string, codePoint: number): number {
+  let line = 1;
+  let n = 0;
+  for (const ch of text) {
+    if (n++ >= codePoint) break;
+    if (ch === "\n") line++;
+  }
+  return line;
+}
+
+export async function splitStatements(section: string): Promise<Statement[]> {
+  // libpg-query rejects "" outright instead of returning no statements.
+  if (section.trim() === "") return [];
+  const pg = await loadPgQuery();
+  let stmts;
+  try {
+    stmts = pg.parseSync(section).stmts ?? [];
+  } catch (e) {
+    if (!pg.hasSqlDetails(e)) throw e;
+    // cursorPosition is 0 both for "start of text" and "no position known"; line 1 fits both.
+    // (sqlDetails.lineNumber is the line in the C scanner source, not in the SQL.)
+    throw new SqlSyntaxError(e.message, lineAtCodePoint(section, e.sqlDetails!.cursorPosition));
+  }
+
+  // Parser locations are UTF-8 byte offsets; walk them in order, converting each byte range
+  // once, so multi-byte text costs linear time rather than re-decoding from the start.
+  const bytes = encoder.encode(section);
+  const out: Statement[] = [];
+  let byteCursor = 0;
+  let charCursor = 0;
+  let line = 1;
+  for (const { stmt_location: loc = 0, stmt_len: len = 0 } of stmts) {
+    const end = len ? loc + len : bytes.length;
+    const gap = decoder.decode(bytes.subarray(byteCursor, loc));
+    const raw = decoder.decode(bytes.subarray(loc, end));
+    const skip = skipLeading(raw);
+    const offset = charCursor + gap.length + skip;
+    line += countNewlines(gap) + countNewlines(raw.slice(0, skip));
+    out.push({ sql: trimTrailing(pg, raw.slice(skip)), line, offset });
+    line += countNewlines(raw.slice(skip));
+    byteCursor = end;
+    charCursor = offset + raw.length - skip;
+  }
+  return out;
+}
+
+function countNewlines(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf("\n"); i >= 0; i = s.indexOf("\n", i + 1)) n++;
+  return n;
+}

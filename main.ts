@@ -1,0 +1,119 @@
+/**
+ * strata's entry: parse the command line, run one command, exit. The only
+ * place that turns errors into exit codes and touches Deno.exit.
+ */
+import { parseArgs } from "node:util";
+import { resolveConfig } from "./lib/config.ts";
+import { EXIT_CODES, StrataError } from "./lib/errors.ts";
+import { Output } from "./lib/output.ts";
+import { redact } from "./lib/redact.ts";
+import { interruption } from "./lib/runner.ts";
+import { VERSION } from "./lib/version.ts";
+import { commandHelp, COMMANDS, mainHelp } from "./lib/commands/catalog.ts";
+import type { Flags } from "./lib/commands/context.ts";
+
+const OPTIONS = {
+  database: { type: "string", short: "d" },
+  dir: { type: "string" },
+  table: { type: "string" },
+  "lock-timeout": { type: "string" },
+  "connect-timeout": { type: "string" },
+  "statement-timeout": { type: "string" },
+  "lock-wait": { type: "string" },
+  "allow-out-of-order": { type: "boolean" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+  "no-color": { type: "boolean" },
+  yes: { type: "boolean", short: "y" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  sql: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  message: { type: "string", short: "m" },
+  category: { type: "string" },
+  empty: { type: "boolean" },
+  unstamp: { type: "boolean" },
+  range: { type: "string", short: "r" },
+} as const;
+
+const RELATIVE_TARGET_REGEXP = /^-\d+$/;
+
+function fail(out: Output, error: unknown): number {
+  if (error instanceof StrataError) {
+    if (out.json) {
+      out.document({
+        ok: false,
+        error: {
+          code: error.code,
+          message: error.message,
+          file: error.file ?? null,
+          line: error.line ?? null,
+          hint: error.hint ?? null,
+          ...error.details,
+        },
+      });
+    }
+    out.error(`${out.red("error:")} ${error.located}`);
+    const details = error.details ?? {};
+    if (details.sqlstate) out.error(`  SQLSTATE ${details.sqlstate}`);
+    if (details.detail) out.error(`  detail: ${details.detail}`);
+    if (details.statement && out.verbose) out.error(`  statement: ${details.statement}`);
+    if (error.hint) out.error(`  hint: ${error.hint}`);
+    return EXIT_CODES[error.code];
+  }
+  const message = redact(String((error as Error)?.stack ?? error));
+  if (out.json) out.document({ ok: false, error: { code: "INTERNAL", message } });
+  out.error(`${out.red("internal error:")} ${message}`);
+  return 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  // "-2" is a relative target, not an option: hand it over as a positional.
+  const relative = argv.filter((arg) => RELATIVE_TARGET_REGEXP.test(arg));
+  const rest = argv.filter((arg) => !RELATIVE_TARGET_REGEXP.test(arg));
+  const argList = relative.length
+    ? [...rest, ...(rest.includes("--") ? [] : ["--"]), ...relative]
+    : rest;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argList, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const out = Output.detect({ "no-color": true });
+    out.error(`error: ${(error as Error).message}\n  hint: strata --help lists the options`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const out = Output.detect(values);
+  if (values.version) {
+    out.document({ ok: true, version: VERSION });
+    out.line(`strata ${VERSION}`);
+    return 0;
+  }
+  const [name, ...args] = positionals;
+  if (!name || name === "help") {
+    out.raw((args[0] ? commandHelp(args[0]) : null) ?? mainHelp());
+    return name || values.help ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    out.error(`error: Unknown command "${name}"\n  hint: strata --help lists the commands`);
+    return 2;
+  }
+  if (values.help) {
+    out.raw(commandHelp(name)!);
+    return 0;
+  }
+  Deno.addSignalListener("SIGINT", () => {
+    if (interruption.requested) Deno.exit(130);
+    interruption.requested = true;
+    out.error("Interrupted: stopping after the current revision (Ctrl-C again to abort now)");
+  });
+  try {
+    const config = await resolveConfig(values);
+    return await command.run({ config, out, args, flags: values as Flags });
+  } catch (error) {
+    return fail(out, error);
+  }
+}
+
+Deno.exit(await main(Deno.args));
