@@ -1,0 +1,166 @@
+/**
+ * Shared test helpers: the real server (a scratch database per test), the
+ * real CLI as a subprocess, scratch folders. No mocks: tests run against the
+ * local PostgreSQL and the embedded engine.
+ */
+import postgres from "postgres";
+import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+export const SERVER_URL = Deno.env.get("STRATA_TEST_DATABASE_URL") ??
+  "postgres://postgres@127.0.0.1:5432/postgres";
+const REQUIRE_SERVER = Deno.env.get("STRATA_REQUIRE_SERVER") === "1";
+export const MAIN = fromFileUrl(new URL("../main.ts", import.meta.url));
+export const EXAMPLES = fromFileUrl(new URL("../migrations", import.meta.url));
+
+async function probeServer(): Promise<boolean> {
+  const sql = postgres(SERVER_URL, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+export const serverReachable = await probeServer();
+if (!serverReachable) {
+  console.warn(
+    `\n*** PostgreSQL at ${SERVER_URL} is not reachable: server tests are skipped` +
+      (REQUIRE_SERVER ? " — but STRATA_REQUIRE_SERVER=1, so they fail ***\n" : " ***\n"),
+  );
+}
+
+/**
+ * A test that needs the server. Without one it is skipped with a visible
+ * message, unless STRATA_REQUIRE_SERVER=1 (CI), where it fails.
+ */
+export function serverTest(name: string, fn: (url: string) => Promise<void>): void {
+  Deno.test({
+    name: `[server] ${name}`,
+    ignore: !serverReachable && !REQUIRE_SERVER,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      if (!serverReachable) {
+        throw new Error(`PostgreSQL at ${SERVER_URL} is required (STRATA_REQUIRE_SERVER=1)`);
+      }
+      const db = await scratchDatabase();
+      try {
+        await fn(db.url);
+      } finally {
+        await db.drop();
+      }
+    },
+  });
+}
+
+/** A fresh database with a random name; `drop` removes it (terminating leftover sessions). */
+export async function scratchDatabase(): Promise<
+  { url: string; name: string; drop: () => Promise<void> }
+> {
+  const name = `strata_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const sql = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+      try {
+        await sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await sql.end();
+      }
+    },
+  };
+}
+
+/** Run a query against a database URL and return its rows. */
+export async function queryDb<T = Record<string, unknown>>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return [...(await sql.unsafe(text, params as never[]))] as T[];
+  } finally {
+    await sql.end();
+  }
+}
+
+/** A scratch folder, removed by the returned function. */
+export async function scratchDir(): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await Deno.makeTempDir({ prefix: "strata-test-" });
+  return { path, remove: () => Deno.remove(path, { recursive: true }).catch(() => {}) };
+}
+
+/** Copy the repository's example migrations into `dir/migrations`. */
+export async function copyExamples(dir: string): Promise<string> {
+  const target = join(dir, "migrations");
+  await copyTree(EXAMPLES, target);
+  return target;
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    if (entry.isDirectory) await copyTree(join(from, entry.name), join(to, entry.name));
+    else await Deno.copyFile(join(from, entry.name), join(to, entry.name));
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment a CLI subprocess starts from: nothing that configures strata. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const key of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
+    const value = Deno.env.get(key);
+    if (value) env[key] = value;
+  }
+  return env;
+}
+
+/** Run the real CLI (`deno run -A main.ts ...`) in `cwd`, with a clean environment plus `env`. */
+export async function strata(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; stdin?: string },
+): Promise<CliResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    cwd: options.cwd,
+    env: { ...baseEnv(), ...options.env },
+    clearEnv: true,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = command.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Write a migration file `dir/<id>.sql` (folders created). */
+export async function writeMigration(dir: string, id: string, text: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = join(dir, `${id}.sql`);
+  await Deno.writeTextFile(path, text);
+  return path;
+}
