@@ -4,7 +4,8 @@
  * are one query (one round trip, one implicit transaction): they commit
  * together or not at all. In `none` mode statements run one by one.
  */
-import type { Engine } from "./db/engine.ts";
+import { type Engine, SqlError } from "./db/engine.ts";
+import type { Statement } from "./sql_split.ts";
 import { formatMs } from "./duration.ts";
 import { StrataError } from "./errors.ts";
 import { firstCodeLine, revisionFailure } from "./failure.ts";
@@ -85,10 +86,52 @@ async function runEach(
     // resets them must not change them for the revisions after it.
     await engine.exec(`${text}\n${engine.sessionResetSql}`);
   } catch (error) {
+    if (error instanceof SqlError && error.position === undefined) {
+      const failing = await locateFailingStatement(engine, section.sql);
+      if (failing) {
+        throw revisionFailure(error, file, direction, {
+          text: failing.sql,
+          line: section.line + failing.line - 1,
+          statement: failing.sql,
+        });
+      }
+    }
     throw revisionFailure(error, file, direction, {
       text: section.sql,
       line: firstCodeLine(section),
     });
+  }
+}
+
+/**
+ * A runtime error (a constraint, a division by zero) carries no position.
+ * To name its line, replay the section statement by statement in a
+ * transaction that is always rolled back: the first statement that fails is
+ * the one. Only on the failure path, and never for a broken connection.
+ */
+async function locateFailingStatement(engine: Engine, sql: string): Promise<Statement | null> {
+  let statements: Statement[];
+  try {
+    const { splitStatements } = await import("./sql_split.ts");
+    statements = await splitStatements(sql);
+  } catch {
+    return null;
+  }
+  if (statements.length < 2) return statements[0] ?? null;
+  try {
+    await engine.exec("BEGIN");
+    for (const statement of statements) {
+      try {
+        await engine.exec(statement.sql);
+      } catch (error) {
+        return error instanceof SqlError ? statement : null;
+      }
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    await engine.exec("ROLLBACK").catch(() => {});
   }
 }
 
