@@ -41,18 +41,49 @@ export function names(ctx: Context): LedgerNames {
   return ledgerNames(ctx.config.table);
 }
 
-export async function withEngine<T>(
-  ctx: Context,
-  work: (engine: Engine) => Promise<T>,
-): Promise<T> {
-  const engine = await openEngine(requireDatabase(ctx.config), {
+function open(ctx: Context): Promise<Engine> {
+  return openEngine(requireDatabase(ctx.config), {
     connectTimeoutMs: ctx.config.connectTimeoutMs,
     statementTimeoutMs: ctx.config.statementTimeoutMs,
     lockWaitMs: ctx.config.lockWaitMs,
     lockTimeoutMs: ctx.config.lockTimeoutMs,
   });
+}
+
+export async function withEngine<T>(
+  ctx: Context,
+  work: (engine: Engine) => Promise<T>,
+): Promise<T> {
+  const engine = await open(ctx);
   try {
     return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/**
+ * Read the files while the connection is being made: the two waits overlap,
+ * which is most of a no-op run. A broken file still wins over a connection
+ * error, and a connection opened for nothing is closed.
+ */
+export async function withGraphAndEngine<T>(
+  ctx: Context,
+  work: (graph: Graph, engine: Engine) => Promise<T>,
+): Promise<T> {
+  requireDatabase(ctx.config);
+  const opening = open(ctx);
+  opening.catch(() => {});
+  let graph: Graph;
+  try {
+    graph = await loadGraph(ctx);
+  } catch (error) {
+    opening.then((engine) => engine.close(), () => {});
+    throw error;
+  }
+  const engine = await opening;
+  try {
+    return await work(graph, engine);
   } finally {
     await engine.close();
   }

@@ -11,7 +11,7 @@ import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.t
 import { runSteps, type StepResult, withLock } from "../runner.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { formatMs } from "../duration.ts";
-import { type Context, loadGraph, names, readState, withEngine } from "./context.ts";
+import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
 
 function plan(graph: Graph, state: State, direction: Direction, target: string): Plan {
   return direction === "up"
@@ -76,14 +76,13 @@ function offline(ctx: Context, graph: Graph, direction: Direction, target: strin
 }
 
 export async function migrate(ctx: Context, direction: Direction, target: string): Promise<number> {
-  const graph = await loadGraph(ctx);
-  if (ctx.flags.sql) return offline(ctx, graph, direction, target);
+  if (ctx.flags.sql) return offline(ctx, await loadGraph(ctx), direction, target);
   if (target.includes(":")) {
     throw usage(`A range "${target}" needs --sql`, "Online, name one target");
   }
   const label = direction === "up" ? "upgrade" : "downgrade";
 
-  return await withEngine(ctx, async (engine) => {
+  return await withGraphAndEngine(ctx, async (graph, engine) => {
     if (ctx.flags["dry-run"]) {
       const { state } = await readState(engine, ctx, graph);
       assertIntact(graph, state, ctx.config.dir);

@@ -6,7 +6,7 @@ import type { Engine } from "../db/engine.ts";
 import type { Graph } from "../graph.ts";
 import { readJournal } from "../ledger.ts";
 import { type State } from "../state.ts";
-import { type Context, loadGraph, names, readState, withEngine } from "./context.ts";
+import { type Context, names, readState, withGraphAndEngine } from "./context.ts";
 
 export interface StatusReport {
   database: string;
@@ -119,9 +119,8 @@ function print(ctx: Context, r: StatusReport): void {
   out.line(r.upToDate ? out.green("Up to date") : out.yellow("Not up to date"));
 }
 
-async function report(ctx: Context): Promise<StatusReport> {
-  const graph = await loadGraph(ctx);
-  return await withEngine(ctx, (engine) => gather(ctx, graph, engine));
+function report(ctx: Context): Promise<StatusReport> {
+  return withGraphAndEngine(ctx, (graph, engine) => gather(ctx, graph, engine));
 }
 
 export async function status(ctx: Context): Promise<number> {
