@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { CONFIG_FILE } from "../config.ts";
+import { redactUrl } from "../redact.ts";
 import type { Context } from "./context.ts";
 
 export const CATEGORIES = [
@@ -28,8 +29,10 @@ export async function init(ctx: Context): Promise<number> {
   }
   let wroteConfig = false;
   const config: Record<string, string> = { dir };
-  if (ctx.config.database && ctx.config.databaseSource === "--database") {
-    config.database = ctx.config.database;
+  // A URL with a password stays out of a file that is usually committed.
+  const url = ctx.config.database;
+  if (url && ctx.config.databaseSource === "--database" && redactUrl(url) === url) {
+    config.database = url;
   }
   try {
     await Deno.writeTextFile(CONFIG_FILE, JSON.stringify(config, null, 2) + "\n", {

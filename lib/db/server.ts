@@ -90,7 +90,7 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
     });
   } catch (error) {
     throw new StrataError("CONFIG", `Invalid database URL "${label}"`, {
-      hint: "Use postgres://user:password@host:5432/dbname (percent-encode special characters)",
+      hint: "Use postgres://user@host:5432/dbname; percent-encode special characters in the password",
       cause: redact(String((error as Error)?.message ?? error)),
     });
   }
