@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolveConfig } from "./lib/config.ts";
-import { EXIT_CODES, StrataError } from "./lib/errors.ts";
+import { EXIT_CODES, StrataError, usage } from "./lib/errors.ts";
 import { Output } from "./lib/output.ts";
 import { redact } from "./lib/redact.ts";
 import { interruption } from "./lib/runner.ts";
@@ -78,9 +78,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argList, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    const out = Output.detect({ "no-color": true });
-    out.error(`error: ${(error as Error).message}\n  hint: strata --help lists the options`);
-    return 2;
+    const out = Output.detect({ "no-color": true, json: argv.includes("--json") });
+    return fail(out, usage((error as Error).message, "strata --help lists the options"));
   }
   const { values, positionals } = parsed;
   const out = Output.detect(values);
@@ -96,8 +95,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    out.error(`error: Unknown command "${name}"\n  hint: strata --help lists the commands`);
-    return 2;
+    return fail(out, usage(`Unknown command "${name}"`, "strata --help lists the commands"));
   }
   if (values.help) {
     out.raw(commandHelp(name)!);

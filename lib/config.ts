@@ -85,7 +85,12 @@ function urlFromPgEnv(env: Record<string, string | undefined>): string | undefin
   const host = env.PGHOST ?? "localhost";
   const port = env.PGPORT ?? "5432";
   const database = encodeURIComponent(env.PGDATABASE ?? env.PGUSER ?? "postgres");
-  return `postgres://${user}@${host}:${port}/${database}`;
+  // A socket folder goes in the host parameter, as libpq writes it.
+  if (host.startsWith("/")) {
+    return `postgres://${user}@localhost:${port}/${database}?host=${encodeURIComponent(host)}`;
+  }
+  const bracketed = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return `postgres://${user}@${bracketed}:${port}/${database}`;
 }
 
 function pick<T>(
@@ -174,7 +179,7 @@ export async function resolveConfig(
 }
 
 function registerUrlPassword(url: string): void {
-  const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:([^@\s]*)@/i.exec(url);
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:(\S*)@(?=[^@\s/?#]*(?:[/?#]|$))/i.exec(url);
   if (match) registerSecret(match[1]);
   const param = /[?&]password=([^&]*)/i.exec(url);
   if (param) registerSecret(param[1]);

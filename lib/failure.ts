@@ -36,7 +36,7 @@ export function revisionFailure(
   error: unknown,
   file: MigrationFile,
   direction: "up" | "down",
-  where: { text: string; line: number; statement?: string },
+  where: { text: string; line: number; fallbackLine?: number; statement?: string },
 ): StrataError {
   const action = `Cannot ${DIRECTION_WORD[direction]} revision "${file.id}"`;
   if (error instanceof ConnectionLost) {
@@ -52,7 +52,9 @@ export function revisionFailure(
     );
   }
   if (error instanceof SqlError) {
-    const line = error.position ? lineAt(where.text, error.position, where.line) : where.line;
+    const line = error.position
+      ? lineAt(where.text, error.position, where.line)
+      : where.fallbackLine ?? where.line;
     return new StrataError("MIGRATION_FAILED", `${action}: ${redact(error.message)}`, {
       file: file.path,
       line,

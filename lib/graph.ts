@@ -119,7 +119,8 @@ function cycleError(
     id = parents.get(id)!.find((parent) => !done.has(parent))!;
   }
   const cycle = seen.slice(seen.indexOf(id));
-  const file = files.get(id)!;
+  // Point at a member whose parents line can be fixed, when one has it.
+  const file = files.get(cycle.find((member) => files.get(member)!.parentsLine) ?? id)!;
   return new StrataError("GRAPH", `Cycle in revision parents: ${[...cycle, id].join(" -> ")}`, {
     file: file.path,
     line: file.parentsLine,

@@ -33,7 +33,7 @@ export interface MigrationFile {
   checksum: string;
 }
 
-export const REVISION_ID_REGEXP = /^\d{8}_\d{4}(?:\d{2})?_[\p{L}\p{N}_]+$/u;
+export const REVISION_ID_REGEXP = /^\d{8}_\d{4}(?:\d{2})?_[\p{L}\p{M}\p{N}_]+$/u;
 const MARKER_REGEXP = /^\s*--\s*(up|down)\s*$/i;
 const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
 const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
@@ -62,7 +62,19 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
       ? 3
       : -1;
     if (need < 0 || i + need >= bytes.length) return i;
-    for (let k = 1; k <= need; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    // The second byte's range is narrower after these leads: no overlongs, surrogates or > U+10FFFF.
+    const second = bytes[i + 1];
+    const [low, high] = b === 0xe0
+      ? [0xa0, 0xbf]
+      : b === 0xed
+      ? [0x80, 0x9f]
+      : b === 0xf0
+      ? [0x90, 0xbf]
+      : b === 0xf4
+      ? [0x80, 0x8f]
+      : [0x80, 0xbf];
+    if (need > 0 && (second < low || second > high)) return i;
+    for (let k = 2; k <= need; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
     i += need + 1;
   }
   return -1;
@@ -83,6 +95,30 @@ export function decodeUtf8(bytes: Uint8Array, path: string): string {
   }
 }
 
+/**
+ * Whether a header line holds anything but comments; `comment.depth` carries
+ * an open (nestable, as in PostgreSQL) block comment over to the next line.
+ */
+function hasCode(line: string, comment: { depth: number }): boolean {
+  for (let i = 0; i < line.length;) {
+    if (comment.depth > 0) {
+      if (line.startsWith("*/", i)) {
+        comment.depth--;
+        i += 2;
+      } else if (line.startsWith("/*", i)) {
+        comment.depth++;
+        i += 2;
+      } else i++;
+    } else if (line[i] === " " || line[i] === "\t") i++;
+    else if (line.startsWith("--", i)) return false;
+    else if (line.startsWith("/*", i)) {
+      comment.depth++;
+      i += 2;
+    } else return true;
+  }
+  return false;
+}
+
 function fileError(path: string, line: number, message: string, hint?: string): StrataError {
   return new StrataError("FILE", message, { file: path, line, hint });
 }
@@ -99,6 +135,7 @@ export function parseMigration(
   const directives = new Map<string, { value: string; line: number }>();
   let upAt = -1;
   let downAt = -1;
+  const comment = { depth: 0 };
 
   for (let i = 0; i < lines.length; i++) {
     const marker = MARKER_REGEXP.exec(lines[i]);
@@ -132,7 +169,7 @@ export function parseMigration(
         throw fileError(path, i + 1, `Directive "${key}" given twice (also on line ${seen.line})`);
       }
       directives.set(key, { value: directive[2].trim(), line: i + 1 });
-    } else if (!ONLY_COMMENTS_REGEXP.test(lines[i])) {
+    } else if (hasCode(lines[i], comment)) {
       throw fileError(
         path,
         i + 1,

@@ -56,7 +56,15 @@ export function planUpgrade(graph: Graph, state: State, target: string): Plan {
     }
     const all = new Set<string>();
     for (const head of graph.heads) for (const id of ancestors(graph, head)) all.add(id);
-    return { direction: "up", steps: pendingIn(all).slice(0, Number(relative[2])) };
+    const steps = pendingIn(all);
+    const n = Number(relative[2]);
+    if (n > steps.length) {
+      throw usage(
+        `Cannot upgrade ${target}: only ${steps.length} revision(s) pending`,
+        "Use: strata upgrade heads",
+      );
+    }
+    return { direction: "up", steps: steps.slice(0, n) };
   }
   let wanted: Set<string>;
   if (target === "head") wanted = ancestors(graph, singleHead(graph));
@@ -82,7 +90,14 @@ export function planDowngrade(graph: Graph, state: State, target: string): Plan 
     if (relative[1] === "+") {
       throw usage(`Cannot downgrade to "${target}"`, `Use: strata upgrade ${target}`);
     }
-    steps = appliedNewestFirst.slice(0, Number(relative[2]));
+    const n = Number(relative[2]);
+    if (n > appliedNewestFirst.length) {
+      throw usage(
+        `Cannot downgrade ${target}: only ${appliedNewestFirst.length} revision(s) applied`,
+        "Use: strata downgrade base",
+      );
+    }
+    steps = appliedNewestFirst.slice(0, n);
   } else if (target === "base") {
     steps = appliedNewestFirst;
   } else if (target === "head" || target === "heads") {

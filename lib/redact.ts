@@ -19,14 +19,18 @@ export function registerSecret(secret: string | undefined): void {
   }
 }
 
-const URL_PASSWORD_REGEXP = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@\s]*)@/gi;
+// The password runs to the last "@" before the host, so an unencoded "@" in it is masked too.
+const URL_PASSWORD_REGEXP =
+  /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)(\S*)@(?=[^@\s/?#]*(?:[/?#\s"']|$))/gi;
+const URL_PASSWORD_PARAM_REGEXP = /([?&]password=)[^&\s#"']*/gi;
+// E'' strings take backslash escapes; plain strings and dollar quotes do not.
 const PASSWORD_LITERAL_REGEXP =
-  /(\bPASSWORD\s+)(E?'(?:[^']|'')*'|\$([A-Za-z_]*)\$[\s\S]*?\$\3\$)/gi;
+  /(\bPASSWORD\s+)([Ee]'(?:[^'\\]|\\[\s\S]|'')*'|'(?:[^']|'')*'|\$([A-Za-z_]*)\$[\s\S]*?\$\3\$)/gi;
 const PASSWORD_PARAM_REGEXP = /(\bpassword\s*=\s*)(\S+)/gi;
 
 /** Mask the password of a connection URL, also of a malformed one. */
 export function redactUrl(url: string): string {
-  return url.replace(URL_PASSWORD_REGEXP, "$1***@");
+  return url.replace(URL_PASSWORD_REGEXP, "$1***@").replace(URL_PASSWORD_PARAM_REGEXP, "$1***");
 }
 
 /** Mask `PASSWORD '...'` literals in SQL text. */
@@ -37,7 +41,8 @@ export function maskPasswordLiterals(sql: string): string {
 /** Everything strata writes passes through here. */
 export function redact(text: string): string {
   let out = maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***");
-  for (const secret of secrets) {
+  // Longest first, so a secret that contains another is masked whole.
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length >= 1 && out.includes(secret)) out = out.split(secret).join("***");
   }
   return out;

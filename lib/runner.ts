@@ -86,20 +86,31 @@ async function runEach(
     // resets them must not change them for the revisions after it.
     await engine.exec(`${text}\n${engine.sessionResetSql}`);
   } catch (error) {
+    let failure = revisionFailure(error, file, direction, {
+      text: section.sql,
+      line: section.line,
+      fallbackLine: firstCodeLine(section),
+    });
     if (error instanceof SqlError && error.position === undefined) {
       const failing = await locateFailingStatement(engine, section.sql);
       if (failing) {
-        throw revisionFailure(error, file, direction, {
+        failure = revisionFailure(error, file, direction, {
           text: failing.sql,
           line: section.line + failing.line - 1,
           statement: failing.sql,
         });
       }
     }
-    throw revisionFailure(error, file, direction, {
-      text: section.sql,
-      line: firstCodeLine(section),
-    });
+    if (failure.code === "MIGRATION_FAILED") {
+      // The revision rolled back; the journal still records that it was tried.
+      await engine.exec(journalSql(names, {
+        action: "failure",
+        revision: file.id,
+        checksum: file.checksum,
+        detail: failure.located,
+      })).catch(() => {});
+    }
+    throw failure;
   }
 }
 

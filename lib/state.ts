@@ -54,10 +54,8 @@ export function compareState(graph: Graph, rows: LedgerRow[]): State {
     }
   }
   const outOfOrder = pending.filter((id) => appliedBelow.has(id));
-  const appliedSet = new Set(applied);
-  const current = applied.filter((id) =>
-    !graph.children.get(id)!.some((child) => appliedSet.has(child))
-  );
+  // Current: applied and below no other applied revision (a gap is not a branch).
+  const current = applied.filter((id) => !appliedBelow.has(id));
   return { rows: byId, applied, pending, edited, missing, renamed, outOfOrder, current };
 }
 

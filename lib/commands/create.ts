@@ -14,13 +14,13 @@ function pad(n: number, width = 2): string {
 
 /** Letters and digits of any script survive, so a Chinese description stays readable. */
 export function slugify(description: string): string {
-  return description
+  const slug = description
     .normalize("NFC")
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, "_")
-    .replace(/^_+|_+$/g, "")
-    .slice(0, 60)
-    .replace(/_+$/, "");
+    .replace(/[^\p{L}\p{M}\p{N}]+/gu, "_")
+    .replace(/^_+|_+$/g, "");
+  // Cut by code points, never inside a surrogate pair.
+  return Array.from(slug).slice(0, 60).join("").replace(/_+$/, "");
 }
 
 /** A new id `YYYYMMDD_HHMM_slug` (UTC), with seconds when the minute is taken. */

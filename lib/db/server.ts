@@ -49,6 +49,10 @@ function translate(error: unknown): unknown {
   return error;
 }
 
+const POOLER_HINT =
+  "This looks like a transaction pooler (PgBouncer): session locks and settings do not " +
+  "survive it. Point strata at the server directly (a direct URL, not the pooler's port)";
+
 function connectError(error: unknown, label: string, timeoutMs: number): StrataError {
   const e = error as ClientError;
   const reasons: Record<string, [string, string]> = {
@@ -63,19 +67,33 @@ function connectError(error: unknown, label: string, timeoutMs: number): StrataE
     "28000": ["authentication rejected", "Check pg_hba.conf and the user name"],
     "3D000": ["database does not exist", "Create it first, e.g. createdb NAME"],
   };
-  const [reason, hint] = reasons[e?.code ?? ""] ??
-    [redact(e?.message ?? String(error)), "Check the database URL"];
+  const pooler = /unsupported startup parameter/i.test(e?.message ?? "");
+  const [reason, hint] = pooler
+    ? [redact(e.message), POOLER_HINT]
+    : reasons[e?.code ?? ""] ?? [redact(e?.message ?? String(error)), "Check the database URL"];
   return new StrataError("CONNECT", `Cannot connect to ${label}: ${reason}`, {
     hint,
     details: { reason: e?.code },
   });
 }
 
+/** libpq's `?host=/socket/folder` form: the client wants the socket file's path instead. */
+function unixSocket(url: string): { url: string; path: string } | null {
+  const match = /[?&]host=(%2F[^&]*|\/[^&]*)/i.exec(url);
+  if (!match) return null;
+  const folder = decodeURIComponent(match[1]);
+  const port = /:\/\/[^/]*:(\d+)\//.exec(url)?.[1] ?? "5432";
+  const rest = url.replace(/([?&])host=[^&]*&?/i, "$1").replace(/[?&]$/, "");
+  return { url: rest, path: `${folder}/.s.PGSQL.${port}` };
+}
+
 export async function openServer(url: string, options: EngineOptions): Promise<Engine> {
   const label = redactUrl(url);
   let sql: postgres.Sql;
   try {
-    sql = postgres(url, {
+    const socket = unixSocket(url);
+    sql = postgres(socket?.url ?? url, {
+      ...(socket ? { path: socket.path } : {}),
       max: 1,
       prepare: false,
       fetch_types: false,
@@ -90,19 +108,22 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
     });
   } catch (error) {
     throw new StrataError("CONFIG", `Invalid database URL "${label}"`, {
-      hint: "Use postgres://user@host:5432/dbname; percent-encode special characters in the password",
+      hint:
+        "Use postgres://user@host:5432/dbname; percent-encode special characters in the password",
       cause: redact(String((error as Error)?.message ?? error)),
     });
   }
 
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let backendPid = 0;
   try {
     // One round trip: learn the version and, where the server has it, let it
     // notice a dead client within a second so a killed runner frees its lock.
-    await Promise.race([
+    const [first] = await Promise.race([
       sql.unsafe(
         `SELECT (SELECT set_config('client_connection_check_interval', '1000', false)
-                  WHERE current_setting('server_version_num')::int >= 140000) AS ccci`,
+                  WHERE current_setting('server_version_num')::int >= 140000) AS ccci,
+                pg_backend_pid() AS pid`,
       ),
       new Promise((_, reject) => {
         timer = setTimeout(
@@ -110,7 +131,8 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
           options.connectTimeoutMs,
         );
       }),
-    ]);
+    ]) as Array<{ pid: number }>;
+    backendPid = first.pid;
   } catch (error) {
     sql.end({ timeout: 0 }).catch(() => {});
     throw connectError(error, label, options.connectTimeoutMs);
@@ -141,13 +163,27 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
         // Polled, never blocking: a session blocked in pg_advisory_lock holds a
         // snapshot that makes the holder's CREATE INDEX CONCURRENTLY wait on it.
-        const [row] = await engine.query<{ ok: boolean; a: number; b: number }>(
-          `SELECT pg_try_advisory_lock(k.a, k.b) AS ok, k.a, k.b
+        const [row] = await engine.query<{ ok: boolean; a: number; b: number; pid: number }>(
+          `SELECT pg_try_advisory_lock(k.a, k.b) AS ok, k.a, k.b, pg_backend_pid() AS pid
              FROM (SELECT hashtext(current_database()) & 2147483647 AS a,
                           hashtext(coalesce($1, current_schema()) || '.' || $2) & 2147483647 AS b) k`,
           [schema, table],
         );
         const keys: [number, number] = [row.a, row.b];
+        if (row.pid !== backendPid) {
+          // Another backend answered on the same connection: a transaction
+          // pooler sits in between, and a session lock would outlive us there.
+          if (row.ok) {
+            await engine.query("SELECT pg_advisory_unlock($1, $2)", keys).catch(() => {});
+          }
+          throw new StrataError(
+            "CONFIG",
+            `Cannot lock ${label}: a connection pooler answers on it`,
+            {
+              hint: POOLER_HINT,
+            },
+          );
+        }
         if (row.ok) {
           locked = keys;
           return;
