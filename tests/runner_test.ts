@@ -157,12 +157,13 @@ for (const mode of ["each", "none"]) {
       try {
         await queryDb(url, "CREATE TABLE busy (x int)");
         const migrations = join(dir.path, "migrations");
-        // The first revision resets lock_timeout; the second must still get --lock-wait.
+        // The first revision resets lock_timeout; the second must still get --lock-wait
+        // (were it lost, the ALTER would wait for --statement-timeout: 57014, not 55P03).
         await writeMigration(
           migrations,
           "20240101_0000_reset",
           revision(
-            "RESET lock_timeout;\nRESET statement_timeout;\nSELECT 1;",
+            "RESET lock_timeout;\nSELECT 1;",
             "SELECT 1;",
             `-- transaction: ${mode}\n`,
           ),
@@ -180,7 +181,14 @@ for (const mode of ["each", "none"]) {
         await reserved`BEGIN`;
         await reserved`LOCK TABLE busy IN ACCESS EXCLUSIVE MODE`;
         const started = performance.now();
-        const r = await strata(["apply", "--lock-wait", "1s", "--json"], {
+        const r = await strata([
+          "apply",
+          "--lock-wait",
+          "1s",
+          "--statement-timeout",
+          "5s",
+          "--json",
+        ], {
           cwd: dir.path,
           env: { DATABASE_URL: url },
         });
