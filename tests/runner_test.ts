@@ -150,20 +150,20 @@ serverTest(
 
 for (const mode of ["each", "none"]) {
   serverTest(
-    `--lock-wait fails fast on a locked table in ${mode} mode (55P03), timeouts restored after RESET`,
+    `--lock-wait fails fast on a locked table in ${mode} mode (55P03), timeouts restored after a revision changes them`,
     async (url) => {
       const dir = await scratchDir();
       const holder = postgres(url, { max: 1, onnotice: () => {} });
       try {
         await queryDb(url, "CREATE TABLE busy (x int)");
         const migrations = join(dir.path, "migrations");
-        // The first revision resets lock_timeout; the second must still get --lock-wait
+        // The first revision sets lock_timeout = 0; the second must still get --lock-wait
         // (were it lost, the ALTER would wait for --statement-timeout: 57014, not 55P03).
         await writeMigration(
           migrations,
           "20240101_0000_reset",
           revision(
-            "RESET lock_timeout;\nSELECT 1;",
+            "SET lock_timeout = 0;\nSELECT 1;",
             "SELECT 1;",
             `-- transaction: ${mode}\n`,
           ),
