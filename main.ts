@@ -54,7 +54,7 @@ function fail(out: Output, error: unknown): number {
       });
     }
     out.error(`${out.red("error:")} ${error.located}`);
-    const details = error.details ?? {};
+    const details = error.details;
     if (details.sqlstate) out.error(`  SQLSTATE ${details.sqlstate}`);
     if (details.detail) out.error(`  detail: ${details.detail}`);
     if (details.statement && out.verbose) out.error(`  statement: ${details.statement}`);

@@ -29,7 +29,8 @@ export class StrataError extends Error {
   readonly hint?: string;
   readonly file?: string;
   readonly line?: number;
-  readonly details?: Record<string, unknown>;
+  /** Facts for `--json`; the runner adds the revisions that did commit. */
+  readonly details: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -38,7 +39,7 @@ export class StrataError extends Error {
     this.hint = options.hint;
     this.file = options.file;
     this.line = options.line;
-    this.details = options.details;
+    this.details = options.details ?? {};
   }
 
   /** "file:line: message" when the error points into a file. */

@@ -275,8 +275,13 @@ export async function runSteps(
     if (out.verbose && file.transaction === "each") {
       out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
     }
-    if (file.transaction === "none") await runNone(engine, names, file, parents, direction, out);
-    else await runEach(engine, names, file, parents, direction);
+    try {
+      if (file.transaction === "none") await runNone(engine, names, file, parents, direction, out);
+      else await runEach(engine, names, file, parents, direction);
+    } catch (error) {
+      if (error instanceof StrataError) error.details.completed = done.map((step) => step.revision);
+      throw error;
+    }
     const ms = performance.now() - started;
     done.push({ revision: id, direction, ms: Math.round(ms) });
     const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");

@@ -8,7 +8,7 @@ import type { Graph } from "../graph.ts";
 import { ancestors, resolveRevision } from "../graph.ts";
 import { planSql } from "../offline_sql.ts";
 import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.ts";
-import { runSteps, type StepResult, withLock } from "../runner.ts";
+import { runSteps, withLock } from "../runner.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { formatMs } from "../duration.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
@@ -110,28 +110,14 @@ export async function migrate(ctx: Context, direction: Direction, target: string
     }
 
     const started = performance.now();
-    let done: StepResult[] = [];
-    let failure: unknown;
-    await withLock(engine, names(ctx), async (rows) => {
+    const done = await withLock(engine, names(ctx), (rows) => {
       // Re-read under the lock: a runner that waited finds the work done.
       const state = compareState(graph, rows);
       assertIntact(graph, state, ctx.config.dir);
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
-      if (result.steps.length === 0) return;
-      try {
-        done = await runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out);
-      } catch (error) {
-        failure = error;
-      }
+      return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out);
     });
-    if (failure) {
-      if (failure instanceof StrataError) {
-        failure.details &&
-          Object.assign(failure.details, { completed: done.map((s) => s.revision) });
-      }
-      throw failure;
-    }
     const total = performance.now() - started;
     ctx.out.document({
       ok: true,
