@@ -9,10 +9,10 @@ import { join } from "node:path";
 import postgres from "postgres";
 import {
   type CliResult,
-  MAIN,
   queryDb,
   scratchDir,
   serverTest,
+  spawnStrata,
   strata,
   writeMigration,
 } from "./helpers.ts";
@@ -60,59 +60,6 @@ async function writeLine(cwd: string, count: number): Promise<string[]> {
 }
 
 const CONFLICT_REGEXP = /duplicate key|already exists/i;
-
-/** A CLI subprocess we keep a handle on (to watch its output, kill it, wait for it). */
-function spawnStrata(args: string[], cwd: string, env: Record<string, string>) {
-  const base: Record<string, string> = { NO_COLOR: "1" };
-  for (const key of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
-    const value = Deno.env.get(key);
-    if (value) base[key] = value;
-  }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    cwd,
-    env: { ...base, ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stdout = "";
-  let stderr = "";
-  let exited = false;
-  const drained = Promise.all([
-    (async () => {
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
-    })(),
-    (async () => {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-    })(),
-  ]);
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  return {
-    pid: child.pid,
-    kill: (signal: Deno.Signal) => child.kill(signal),
-    async waitForStdout(text: string, timeoutMs: number): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!stdout.includes(text)) {
-        if (exited || Date.now() > deadline) {
-          throw new Error(
-            `waiting for "${text}" on stdout (exited: ${exited})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    },
-    async finish(): Promise<CliResult & { signal: Deno.Signal | null }> {
-      const { code, signal } = await status;
-      await drained;
-      return { code, signal, stdout, stderr };
-    },
-  };
-}
 
 /** The pid of the backend (other than ours) running a query that contains `fragment`. */
 async function waitForQuery(url: string, fragment: string, timeoutMs: number): Promise<number> {

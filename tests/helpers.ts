@@ -164,3 +164,51 @@ export async function writeMigration(dir: string, id: string, text: string): Pro
   await Deno.writeTextFile(path, text);
   return path;
 }
+
+/** A CLI subprocess we keep a handle on (to watch its output, kill it, wait for it). */
+export function spawnStrata(args: string[], cwd: string, env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    cwd,
+    env: { ...baseEnv(), ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  let exited = false;
+  const drained = Promise.all([
+    (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+    })(),
+    (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+    })(),
+  ]);
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  return {
+    pid: child.pid,
+    kill: (signal: Deno.Signal) => child.kill(signal),
+    async waitForStdout(text: string, timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!stdout.includes(text)) {
+        if (exited || Date.now() > deadline) {
+          throw new Error(
+            `waiting for "${text}" on stdout (exited: ${exited})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    async finish(): Promise<CliResult & { signal: Deno.Signal | null }> {
+      const { code, signal } = await status;
+      await drained;
+      return { code, signal, stdout, stderr };
+    },
+  };
+}
