@@ -9,9 +9,10 @@ import { join } from "node:path";
 import postgres from "postgres";
 import {
   type CliResult,
+  embeddedTest,
   queryDb,
   scratchDir,
-  serverTest,
+  serverDirTest,
   spawnStrata,
   strata,
   writeMigration,
@@ -92,35 +93,6 @@ async function sha256(text: string): Promise<string> {
   return "sha256:" + [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join(
     "",
   );
-}
-
-/** A test on the embedded engine in a scratch folder; `db` is `pglite:<scratch>/db`. */
-function embeddedTest(name: string, fn: (dir: string, db: string) => Promise<void>): void {
-  Deno.test({
-    name: `[embedded] ${name}`,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      const dir = await scratchDir();
-      try {
-        await fn(dir.path, `pglite:${join(dir.path, "db")}`);
-      } finally {
-        await dir.remove();
-      }
-    },
-  });
-}
-
-/** A server test that also gets a scratch folder. */
-function serverDirTest(name: string, fn: (dir: string, url: string) => Promise<void>): void {
-  serverTest(name, async (url) => {
-    const dir = await scratchDir();
-    try {
-      await fn(dir.path, url);
-    } finally {
-      await dir.remove();
-    }
-  });
 }
 
 /** The pid of the backend (other than ours) running a query that contains `fragment`. */

@@ -9,9 +9,9 @@ import { join } from "node:path";
 import postgres from "postgres";
 import {
   type CliResult,
+  embeddedTest,
   queryDb,
-  scratchDir,
-  serverTest,
+  serverDirTest,
   spawnStrata,
   strata,
   writeMigration,
@@ -80,33 +80,6 @@ async function waitForQuery(url: string, fragment: string, timeoutMs: number): P
   } finally {
     await sql.end();
   }
-}
-
-function embeddedTest(name: string, fn: (dir: string, db: string) => Promise<void>): void {
-  Deno.test({
-    name: `[embedded] ${name}`,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      const dir = await scratchDir();
-      try {
-        await fn(dir.path, `pglite:${join(dir.path, "db")}`);
-      } finally {
-        await dir.remove();
-      }
-    },
-  });
-}
-
-function serverDirTest(name: string, fn: (dir: string, url: string) => Promise<void>): void {
-  serverTest(name, async (url) => {
-    const dir = await scratchDir();
-    try {
-      await fn(dir.path, url);
-    } finally {
-      await dir.remove();
-    }
-  });
 }
 
 // ---------------------------------------------------------------------------

@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { newRevisionId, renderRevision, slugify } from "../lib/commands/create.ts";
-import { StrataError } from "../lib/errors.ts";
 import { loadMigrations } from "../lib/migration_dir.ts";
 import { parseMigration, REVISION_ID_REGEXP } from "../lib/migration_file.ts";
+import { errorOf } from "./helpers.ts";
 
 const NOW = new Date(Date.UTC(2024, 11, 19, 14, 5, 7)); // 2024-12-19 14:05:07 UTC
-
-function errorOf(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
-}
 
 // ---------------------------------------------------------------- slugify
 

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { StrataError } from "../lib/errors.ts";
 import {
   ancestors,
   buildGraph,
@@ -9,6 +8,7 @@ import {
   resolveRevision,
 } from "../lib/graph.ts";
 import { type MigrationFile, parseMigration } from "../lib/migration_file.ts";
+import { errorOf } from "./helpers.ts";
 
 const A = "20240101_0100_a";
 const B = "20240101_0200_b";
@@ -27,16 +27,6 @@ function rev(id: string, parents: string[] | null, path = pathOf(id)): Migration
     id,
     null,
   );
-}
-
-function errorOf(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
 }
 
 const parentsOf = (graph: Graph) => Object.fromEntries(graph.parents);

@@ -3,7 +3,9 @@
  * real CLI as a subprocess, scratch folders. No mocks: tests run against the
  * local PostgreSQL and the embedded engine.
  */
+import assert from "node:assert/strict";
 import postgres from "postgres";
+import { StrataError } from "../lib/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 
@@ -211,4 +213,44 @@ export function spawnStrata(args: string[], cwd: string, env: Record<string, str
       return { code, signal, stdout, stderr };
     },
   };
+}
+
+/** A test on the embedded engine in a scratch folder; `db` is `pglite:<scratch>/db`. */
+export function embeddedTest(name: string, fn: (dir: string, db: string) => Promise<void>): void {
+  Deno.test({
+    name: `[embedded] ${name}`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const dir = await scratchDir();
+      try {
+        await fn(dir.path, `pglite:${join(dir.path, "db")}`);
+      } finally {
+        await dir.remove();
+      }
+    },
+  });
+}
+
+/** A server test that also gets a scratch folder. */
+export function serverDirTest(name: string, fn: (dir: string, url: string) => Promise<void>): void {
+  serverTest(name, async (url) => {
+    const dir = await scratchDir();
+    try {
+      await fn(dir.path, url);
+    } finally {
+      await dir.remove();
+    }
+  });
+}
+
+/** The StrataError `fn` throws; fails the test when it throws nothing or something else. */
+export function errorOf(fn: () => unknown): StrataError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
+    return error;
+  }
+  assert.fail("expected an error");
 }

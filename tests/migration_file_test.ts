@@ -1,23 +1,13 @@
 import assert from "node:assert/strict";
 import { StrataError } from "../lib/errors.ts";
 import { checksumOf, decodeUtf8, normalize, parseMigration } from "../lib/migration_file.ts";
+import { errorOf } from "./helpers.ts";
 
 const PATH = "migrations/20241220_0900_add_avatar.sql";
 const ID = "20241220_0900_add_avatar";
 
 function parse(text: string, category: string | null = null) {
   return parseMigration(text, PATH, ID, category);
-}
-
-/** The StrataError `fn` throws; fails the test when it throws nothing or something else. */
-function errorOf(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
 }
 
 function assertFileError(fn: () => unknown, line: number, file = PATH): StrataError {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { StrataError } from "../lib/errors.ts";
 import { buildGraph, type Graph } from "../lib/graph.ts";
 import type { LedgerRow } from "../lib/ledger.ts";
 import { type MigrationFile, parseMigration } from "../lib/migration_file.ts";
 import { planDowngrade, planUpgrade } from "../lib/plan.ts";
 import { assertIntact, compareState, type State } from "../lib/state.ts";
+import { errorOf } from "./helpers.ts";
 
 const A = "20240101_0100_a";
 const B = "20240101_0200_b";
@@ -49,16 +49,6 @@ function rowsFor(graph: Graph, ids: string[]): LedgerRow[] {
 
 function stateOf(graph: Graph, applied: string[]): State {
   return compareState(graph, rowsFor(graph, applied));
-}
-
-function errorOf(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
 }
 
 const linear = () =>
