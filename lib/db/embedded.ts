@@ -7,29 +7,20 @@
  */
 import { join } from "node:path";
 import { StrataError } from "../errors.ts";
-import { type Engine, type EngineOptions, sessionSql, SqlError } from "./engine.ts";
+import {
+  type Engine,
+  type EngineOptions,
+  type ServerErrorFields,
+  sessionSql,
+  sqlErrorFrom,
+} from "./engine.ts";
 
 export const LOCK_FILE = "strata.lock";
 
-interface PgliteError {
-  message: string;
-  code?: string;
-  detail?: string;
-  hint?: string;
-  position?: string | number;
-  where?: string;
-}
-
 function translate(error: unknown): unknown {
-  const e = error as PgliteError;
+  const e = error as ServerErrorFields;
   if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
-    return new SqlError(e.message, {
-      sqlstate: e.code,
-      detail: e.detail,
-      hint: e.hint,
-      position: e.position === undefined ? undefined : Number(e.position),
-      where: e.where,
-    });
+    return sqlErrorFrom(e, e.code);
   }
   return error;
 }

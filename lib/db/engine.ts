@@ -66,6 +66,27 @@ export class SqlError extends Error {
   }
 }
 
+/** PostgreSQL's error fields as both clients report them. */
+export interface ServerErrorFields {
+  message: string;
+  code?: string;
+  detail?: string;
+  hint?: string;
+  position?: string | number;
+  where?: string;
+}
+
+/** A client's error with a SQLSTATE `code` as a SqlError. */
+export function sqlErrorFrom(e: ServerErrorFields, code: string): SqlError {
+  return new SqlError(e.message, {
+    sqlstate: code,
+    detail: e.detail,
+    hint: e.hint,
+    position: e.position === undefined ? undefined : Number(e.position),
+    where: e.where,
+  });
+}
+
 /** The connection broke: whether the last command committed is unknown. */
 export class ConnectionLost extends Error {
   constructor(message: string, options?: ErrorOptions) {

@@ -6,7 +6,14 @@
 import postgres from "postgres";
 import { StrataError } from "../errors.ts";
 import { redact, redactUrl } from "../redact.ts";
-import { ConnectionLost, type Engine, type EngineOptions, sessionSql, SqlError } from "./engine.ts";
+import {
+  ConnectionLost,
+  type Engine,
+  type EngineOptions,
+  type ServerErrorFields,
+  sessionSql,
+  sqlErrorFrom,
+} from "./engine.ts";
 
 const CONNECTION_CODES = new Set([
   "CONNECTION_CLOSED",
@@ -18,15 +25,7 @@ const CONNECTION_CODES = new Set([
   "ETIMEDOUT",
 ]);
 
-interface ClientError {
-  name?: string;
-  code?: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-  position?: string | number;
-  where?: string;
-}
+type ClientError = ServerErrorFields & { name?: string };
 
 /** Turn a client error into SqlError / ConnectionLost; other errors pass through. */
 function translate(error: unknown): unknown {
@@ -35,13 +34,7 @@ function translate(error: unknown): unknown {
     if (e.code.startsWith("57P0") || e.code.startsWith("08")) {
       return new ConnectionLost(redact(e.message), { cause: error });
     }
-    return new SqlError(e.message, {
-      sqlstate: e.code,
-      detail: e.detail,
-      hint: e.hint,
-      position: e.position === undefined ? undefined : Number(e.position),
-      where: e.where,
-    });
+    return sqlErrorFrom(e, e.code);
   }
   if (e?.code && CONNECTION_CODES.has(e.code)) {
     return new ConnectionLost(redact(e.message), { cause: error });
