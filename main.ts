@@ -24,7 +24,6 @@ const OPTIONS = {
   json: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
   "no-color": { type: "boolean" },
-  yes: { type: "boolean", short: "y" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
   sql: { type: "boolean" },

@@ -17,11 +17,9 @@ export interface Plan {
 const RELATIVE_REGEXP = /^([+-])(\d+)$/;
 const REV_PLUS_REGEXP = /^(.+)\+(\d+)$/;
 
-function singleHead(graph: Graph): string {
-  if (graph.heads.length === 1) return graph.heads[0];
-  if (graph.heads.length === 0) {
-    throw usage("There are no revisions yet", 'Create one: strata create "description"');
-  }
+/** The one head, or null when there are no revisions (nothing to do is not an error). */
+function singleHead(graph: Graph): string | null {
+  if (graph.heads.length <= 1) return graph.heads[0] ?? null;
   throw new StrataError("USAGE", `Several heads: ${graph.heads.join(", ")}`, {
     hint: 'Join them with: strata merge -m "merge", or upgrade to "heads" or to one of them',
     details: { heads: graph.heads },
@@ -67,8 +65,10 @@ export function planUpgrade(graph: Graph, state: State, target: string): Plan {
     return { direction: "up", steps: steps.slice(0, n) };
   }
   let wanted: Set<string>;
-  if (target === "head") wanted = ancestors(graph, singleHead(graph));
-  else if (target === "heads") {
+  if (target === "head") {
+    const head = singleHead(graph);
+    wanted = head ? ancestors(graph, head) : new Set();
+  } else if (target === "heads") {
     wanted = new Set();
     for (const head of graph.heads) for (const id of ancestors(graph, head)) wanted.add(id);
   } else if (target === "base") wanted = new Set();

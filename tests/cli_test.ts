@@ -723,3 +723,25 @@ embeddedTest("lock held by a running apply: a second apply exits 4 naming its pi
     assert.ok(done.stdout.includes(slow), dump(done));
   }
 });
+
+Deno.test("read-only commands do not create a missing embedded database", async () => {
+  const dir = await scratchDir();
+  try {
+    const db = `pglite:${join(dir.path, "typo", "db")}`;
+    await Deno.mkdir(join(dir.path, "migrations"));
+    for (const command of ["status", "check", "current", "history"]) {
+      const r = await strata([command, "--database", db, "--json"], { cwd: dir.path });
+      assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+      assert.equal(JSON.parse(r.stdout).error.code, "CONNECT");
+    }
+    const dry = await strata(["apply", "--dry-run", "--database", db], { cwd: dir.path });
+    assert.equal(dry.code, 2, dry.stderr);
+    await assert.rejects(Deno.stat(join(dir.path, "typo")), Deno.errors.NotFound);
+    const apply = await strata(["apply", "--database", db], { cwd: dir.path });
+    assert.equal(apply.code, 0, apply.stderr);
+    const status = await strata(["status", "--database", db, "--json"], { cwd: dir.path });
+    assert.equal(status.code, 0, status.stderr);
+  } finally {
+    await dir.remove();
+  }
+});

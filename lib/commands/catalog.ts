@@ -151,7 +151,6 @@ const GLOBAL_HELP = `Global options:
       --json                one JSON document on stdout
   -v, --verbose             print each statement as it runs
       --no-color            no colours (also NO_COLOR)
-  -y, --yes                 do not ask
   -h, --help                help; strata COMMAND --help for one command
   -V, --version             the version
 Durations: 500ms, 2s, 1m; a bare number is seconds.

@@ -19,7 +19,6 @@ export interface Flags {
   empty?: boolean;
   unstamp?: boolean;
   range?: string;
-  yes?: boolean;
   verbose?: boolean;
 }
 
@@ -41,8 +40,14 @@ export function names(ctx: Context): LedgerNames {
   return ledgerNames(ctx.config.table);
 }
 
-function open(ctx: Context): Promise<Engine> {
+/** `readOnly`: the command only reads, so it must not create an embedded database. */
+export interface OpenOptions {
+  readOnly?: boolean;
+}
+
+function open(ctx: Context, options: OpenOptions): Promise<Engine> {
   return openEngine(requireDatabase(ctx.config), {
+    mustExist: options.readOnly ?? false,
     connectTimeoutMs: ctx.config.connectTimeoutMs,
     statementTimeoutMs: ctx.config.statementTimeoutMs,
     lockWaitMs: ctx.config.lockWaitMs,
@@ -53,8 +58,9 @@ function open(ctx: Context): Promise<Engine> {
 export async function withEngine<T>(
   ctx: Context,
   work: (engine: Engine) => Promise<T>,
+  options: OpenOptions = {},
 ): Promise<T> {
-  const engine = await open(ctx);
+  const engine = await open(ctx, options);
   try {
     return await work(engine);
   } finally {
@@ -70,9 +76,10 @@ export async function withEngine<T>(
 export async function withGraphAndEngine<T>(
   ctx: Context,
   work: (graph: Graph, engine: Engine) => Promise<T>,
+  options: OpenOptions = {},
 ): Promise<T> {
   requireDatabase(ctx.config);
-  const opening = open(ctx);
+  const opening = open(ctx, options);
   opening.catch(() => {});
   let graph: Graph;
   try {

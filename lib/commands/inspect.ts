@@ -6,12 +6,13 @@ import { type Graph, resolveRevision } from "../graph.ts";
 import { type LedgerRow, readJournal } from "../ledger.ts";
 import { type Context, loadGraph, names, positionals, readState, withEngine } from "./context.ts";
 
+const READ_ONLY = { readOnly: true };
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 export async function current(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "current");
   const graph = await loadGraph(ctx);
-  const { state } = await withEngine(ctx, (engine) => readState(engine, ctx, graph));
+  const { state } = await withEngine(ctx, (engine) => readState(engine, ctx, graph), READ_ONLY);
   ctx.out.document({
     ok: true,
     command: "current",
@@ -66,6 +67,7 @@ export async function history(ctx: Context): Promise<number> {
     rows = await withEngine(
       ctx,
       async (engine) => (await readState(engine, ctx, graph)).state.rows,
+      READ_ONLY,
     );
   }
   const [from, to] = range(graph, ctx.flags.range);
@@ -122,7 +124,7 @@ export async function show(ctx: Context): Promise<number> {
     await withEngine(ctx, async (engine) => {
       applied = (await readState(engine, ctx, graph)).state.rows.get(id) ?? null;
       journal = await readJournal(engine, names(ctx), { revision: id, limit: 20 });
-    });
+    }, READ_ONLY);
   }
   const row = applied as LedgerRow | null;
   const doc = {

@@ -82,6 +82,8 @@ export async function migrate(ctx: Context, direction: Direction, target: string
   }
   const label = direction === "up" ? "upgrade" : "downgrade";
 
+  // A dry run only reads: it must not create an embedded database either.
+  const readOnly = { readOnly: !!ctx.flags["dry-run"] };
   return await withGraphAndEngine(ctx, async (graph, engine) => {
     if (ctx.flags["dry-run"]) {
       const { state } = await readState(engine, ctx, graph);
@@ -140,5 +142,5 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       );
     }
     return 0;
-  });
+  }, readOnly);
 }

@@ -119,8 +119,10 @@ function print(ctx: Context, r: StatusReport): void {
   out.line(r.upToDate ? out.green("Up to date") : out.yellow("Not up to date"));
 }
 
+const READ_ONLY = { readOnly: true };
+
 function report(ctx: Context): Promise<StatusReport> {
-  return withGraphAndEngine(ctx, (graph, engine) => gather(ctx, graph, engine));
+  return withGraphAndEngine(ctx, (graph, engine) => gather(ctx, graph, engine), READ_ONLY);
 }
 
 export async function status(ctx: Context): Promise<number> {

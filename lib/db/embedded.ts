@@ -66,8 +66,22 @@ async function holderError(path: string, timeoutMs: number): Promise<StrataError
   );
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function openEmbedded(location: string, options: EngineOptions): Promise<Engine> {
   const inMemory = location === "memory" || location === "";
+  if (!inMemory && options.mustExist && !(await exists(join(location, "PG_VERSION")))) {
+    throw new StrataError("CONNECT", `Embedded database pglite:${location} does not exist`, {
+      hint: "Check the path; strata apply creates it",
+    });
+  }
   const lockFile = inMemory ? null : await lockFolder(location, options.lockTimeoutMs);
   const { PGlite } = await import("@electric-sql/pglite");
   let db: InstanceType<typeof PGlite>;

@@ -15,6 +15,11 @@ export interface EngineOptions {
   lockWaitMs: number;
   /** How long `lock` (and, on the embedded engine, opening) may wait. */
   lockTimeoutMs: number;
+  /**
+   * Read-only commands must not create anything: an embedded folder that
+   * holds no database is then an error, as a missing server database is.
+   */
+  mustExist?: boolean;
 }
 
 export interface Engine {

@@ -1,0 +1,117 @@
+/**
+ * Running one command and timing it. Wall time is taken here with
+ * performance.now() around the child (GNU time's %e has 10 ms steps, too
+ * coarse for a 50 ms command); peak RSS comes from GNU time's %M, written to
+ * a file so it never mixes with the command's own stderr.
+ */
+import { join } from "node:path";
+
+export interface Sample {
+  ms: number;
+  /** Peak resident set of the child in KiB, null without GNU time. */
+  rssKiB: number | null;
+}
+
+const GNU_TIME = "/usr/bin/time";
+
+/** Whether /usr/bin/time is GNU time (BusyBox and BSD time lack -f/-o). */
+export async function hasGnuTime(): Promise<boolean> {
+  try {
+    const probe = await new Deno.Command(GNU_TIME, {
+      args: ["-f", "%e %M", "true"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return probe.success && /^\d+\.\d+ \d+\s*$/.test(new TextDecoder().decode(probe.stderr));
+  } catch {
+    return false;
+  }
+}
+
+/** Set on SIGINT/SIGTERM: the next command throws instead of starting, and cleanup runs. */
+export const stop = { requested: false };
+
+function tail(bytes: Uint8Array): string {
+  const text = new TextDecoder().decode(bytes).trimEnd();
+  return text.length > 2000 ? "…" + text.slice(-2000) : text;
+}
+
+/** Run `cmd` once in `cwd`; throw with its output when it fails. */
+export async function timed(
+  cmd: string[],
+  cwd: string,
+  gnuTime: boolean,
+  scratch: string,
+): Promise<Sample> {
+  if (stop.requested) throw new Error("interrupted");
+  const report = join(scratch, "time.out");
+  const [program, ...args] = gnuTime ? [GNU_TIME, "-f", "%e %M", "-o", report, ...cmd] : cmd;
+  const child = new Deno.Command(program, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const started = performance.now();
+  const result = await child.output();
+  const ms = performance.now() - started;
+  if (!result.success) {
+    throw new Error(
+      `failed (exit ${result.code}): ${cmd.join(" ")}\n${tail(result.stdout)}\n${
+        tail(result.stderr)
+      }`,
+    );
+  }
+  let rssKiB: number | null = null;
+  if (gnuTime) {
+    const fields = (await Deno.readTextFile(report)).trim().split("\n").at(-1)!.split(" ");
+    rssKiB = Number(fields[1]);
+  }
+  return { ms, rssKiB };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export interface Entry {
+  tool: string;
+  cmd: string[];
+  cwd: string;
+  /** Bring the state back before a run (e.g. a fresh database); not timed. */
+  reset?: () => Promise<void>;
+  /** Check the run did its work (e.g. the tables exist); not timed. */
+  verify?: () => Promise<void>;
+}
+
+/**
+ * `runs` rounds, each running every entry once in the same order: A B A B….
+ * Plain alternation, so each entry always follows the same neighbour and
+ * background work left by one run (a dropped database being unlinked, dirty
+ * pages) falls on the entries evenly. (Rotating the start of each round made
+ * A B | B A | A B, where an entry right after its own previous run paid for
+ * it, and with an odd number of runs one entry got that more often.)
+ */
+export async function measureGroup(
+  entries: Entry[],
+  runs: number,
+  gnuTime: boolean,
+  scratch: string,
+  log: (text: string) => void,
+): Promise<Map<string, Sample[]>> {
+  const samples = new Map<string, Sample[]>(entries.map((e) => [e.tool, []]));
+  for (let round = 0; round < runs; round++) {
+    for (const entry of entries) {
+      await entry.reset?.();
+      const sample = await timed(entry.cmd, entry.cwd, gnuTime, scratch);
+      await entry.verify?.();
+      samples.get(entry.tool)!.push(sample);
+      log(`    ${entry.tool}: ${(sample.ms / 1000).toFixed(3)} s`);
+    }
+  }
+  return samples;
+}

@@ -1,0 +1,186 @@
+/**
+ * The contenders, as a table. A tool is a name, the engines it runs on, a
+ * setup that writes its files for a fixture into a scratch folder, and one
+ * command per step. A tool takes part in a workload exactly when it has a
+ * command for that workload's step, so a peer (dbmate, Alembic, …) is one
+ * more entry here and nothing else changes.
+ *
+ * Floors are entries too: the least any migration tool could cost for that
+ * step (start a process and connect; or send the same SQL with no bookkeeping).
+ */
+import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import type { Fixture } from "./fixtures.ts";
+
+export type Engine = "server" | "pglite";
+
+/** status: read-only look at the state; noop: apply with nothing to do; apply; downgrade to base. */
+export type Step = "status" | "noop" | "apply" | "downgrade";
+
+/** The database one tool uses in one workload. */
+export interface Target {
+  engine: Engine;
+  /** A postgres:// URL for the server, `pglite:FOLDER` for the embedded engine. */
+  url: string;
+  /** The PGlite data folder (embedded engine only). */
+  folder?: string;
+}
+
+export interface ToolContext {
+  /** Where `setup` wrote this tool's files for the workload's fixture (also the working directory). */
+  dir: string;
+  target: Target;
+}
+
+export interface Tool {
+  name: string;
+  /** A floor, not a migration tool: shown as such, never the ratio's reference. */
+  floor: boolean;
+  engines: Engine[];
+  /** Write the tool's files for `fixture` into `dir` (which exists, empty). */
+  setup(dir: string, fixture: Fixture): Promise<void>;
+  commands: Partial<Record<Step, (ctx: ToolContext) => string[]>>;
+}
+
+/** The deno binary running the bench: strata is timed on it directly, never through npx. */
+export const DENO = Deno.execPath();
+const REPO = fromFileUrl(new URL("../", import.meta.url));
+const MAIN = join(REPO, "main.ts");
+// Explicit, because strata runs with the tool's scratch folder as working
+// directory (so the repository's strata.json is not read) and must still
+// find the import map and lock file.
+const CONFIG = join(REPO, "deno.json");
+
+function strataCommand(ctx: ToolContext, ...args: string[]): string[] {
+  return [
+    DENO,
+    "run",
+    "-A",
+    "--config",
+    CONFIG,
+    MAIN,
+    ...args,
+    "--database",
+    ctx.target.url,
+    "--dir",
+    ctx.dir,
+    "--no-color",
+  ];
+}
+
+const strata: Tool = {
+  name: "strata",
+  floor: false,
+  engines: ["server", "pglite"],
+  async setup(dir, fixture) {
+    for (const rev of fixture.revisions) {
+      // One statement per line, as a person would write the file.
+      const text = `-- message: ${rev.id}\n-- up\n${rev.up.join(";\n")};\n` +
+        `-- down\n${rev.down.join(";\n")};\n`;
+      await Deno.writeTextFile(join(dir, `${rev.id}.sql`), text);
+    }
+  },
+  commands: {
+    status: (ctx) => strataCommand(ctx, "status"),
+    noop: (ctx) => strataCommand(ctx, "apply"),
+    apply: (ctx) => strataCommand(ctx, "apply"),
+    downgrade: (ctx) => strataCommand(ctx, "downgrade", "base"),
+  },
+};
+
+function psql(url: string, ...args: string[]): string[] {
+  return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, ...args];
+}
+
+/** Start a client and connect: the least a tool pays for any command. */
+const psqlSelect: Tool = {
+  name: "floor: psql select 1",
+  floor: true,
+  engines: ["server"],
+  setup: () => Promise.resolve(),
+  commands: {
+    status: (ctx) => psql(ctx.target.url, "-c", "select 1"),
+    noop: (ctx) => psql(ctx.target.url, "-c", "select 1"),
+  },
+};
+
+const DENO_SELECT = `import postgres from "npm:postgres@3.4.9";
+const sql = postgres(Deno.args[0], { max: 1, fetch_types: false, onnotice: () => {} });
+await sql\`select 1\`;
+await sql.end();
+`;
+
+/**
+ * A floor script written by `setup`, run by the same deno binary as strata.
+ * --no-config: no deno.json above the scratch folder may change how it runs.
+ */
+function denoScript(ctx: ToolContext, script: string, ...args: string[]): string[] {
+  return [DENO, "run", "-A", "--no-config", join(ctx.dir, script), ...args];
+}
+
+/** The same runtime and client strata uses, doing nothing but connect: strata's own floor. */
+const denoSelect: Tool = {
+  name: "floor: deno + postgres select 1",
+  floor: true,
+  engines: ["server"],
+  setup: (dir) => Deno.writeTextFile(join(dir, "select1.ts"), DENO_SELECT),
+  commands: {
+    status: (ctx) => denoScript(ctx, "select1.ts", ctx.target.url),
+    noop: (ctx) => denoScript(ctx, "select1.ts", ctx.target.url),
+  },
+};
+
+/** One line per revision; `separator` joins its statements so psql sends them as one query. */
+async function writeScripts(dir: string, fixture: Fixture, separator: string): Promise<void> {
+  const line = (statements: string[]) => statements.join(`${separator} `) + ";\n";
+  const up = fixture.revisions.map((rev) => line(rev.up)).join("");
+  const down = [...fixture.revisions].reverse().map((rev) => line(rev.down)).join("");
+  await Deno.writeTextFile(join(dir, "up.sql"), up);
+  await Deno.writeTextFile(join(dir, "down.sql"), down);
+}
+
+/** The server's own cost: the same SQL, one query per revision, one process, no bookkeeping. */
+const psqlScript: Tool = {
+  name: "floor: psql, one query per revision",
+  floor: true,
+  engines: ["server"],
+  setup: (dir, fixture) => writeScripts(dir, fixture, "\\;"),
+  commands: {
+    apply: (ctx) => psql(ctx.target.url, "-f", join(ctx.dir, "up.sql")),
+    downgrade: (ctx) => psql(ctx.target.url, "-f", join(ctx.dir, "down.sql")),
+  },
+};
+
+// Without a file: open the folder and select 1 (PGlite's start-up cost).
+// With one: exec each line (one revision) in turn, as strata would.
+const PGLITE_SCRIPT = `import { PGlite } from "npm:@electric-sql/pglite@0.5.16";
+const [folder, file] = Deno.args;
+const db = await PGlite.create(folder);
+if (file) {
+  for (const line of (await Deno.readTextFile(file)).split("\\n")) {
+    if (line.trim()) await db.exec(line);
+  }
+} else {
+  await db.query("select 1");
+}
+await db.close();
+`;
+
+/** PGlite alone in the same runtime: its start-up, or the same SQL without bookkeeping. */
+const denoPglite: Tool = {
+  name: "floor: deno + PGlite",
+  floor: true,
+  engines: ["pglite"],
+  async setup(dir, fixture) {
+    await writeScripts(dir, fixture, ";");
+    await Deno.writeTextFile(join(dir, "pglite.ts"), PGLITE_SCRIPT);
+  },
+  commands: {
+    status: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!),
+    noop: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!),
+    apply: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!, join(ctx.dir, "up.sql")),
+  },
+};
+
+/** Every entry, in the order rows are printed within a workload. */
+export const TOOLS: Tool[] = [strata, psqlSelect, denoSelect, psqlScript, denoPglite];
