@@ -91,7 +91,8 @@ async function runEach(
       line: section.line,
       fallbackLine: firstCodeLine(section),
     });
-    if (error instanceof SqlError && error.position === undefined) {
+    // A statement timeout would cost its whole wait again: not replayed.
+    if (error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014") {
       const failing = await locateFailingStatement(engine, section.sql);
       if (failing) {
         failure = revisionFailure(error, file, direction, {
@@ -120,6 +121,9 @@ async function runEach(
  * transaction that is always rolled back: the first statement that fails is
  * the one. Only on the failure path, and never for a broken connection.
  */
+const TRANSACTION_CONTROL_REGEXP =
+  /^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/i;
+
 async function locateFailingStatement(engine: Engine, sql: string): Promise<Statement | null> {
   let statements: Statement[];
   try {
@@ -129,6 +133,8 @@ async function locateFailingStatement(engine: Engine, sql: string): Promise<Stat
     return null;
   }
   if (statements.length < 2) return statements[0] ?? null;
+  // Replaying a section that controls transactions itself could commit part of it.
+  if (statements.some((statement) => TRANSACTION_CONTROL_REGEXP.test(statement.sql))) return null;
   try {
     await engine.exec("BEGIN");
     for (const statement of statements) {
@@ -249,6 +255,44 @@ async function runNone(
   );
 }
 
+// Cheap first look; only a hit pays for the parser (END; also closes PL/pgSQL blocks).
+const MAYBE_TRANSACTION_CONTROL_REGEXP =
+  /^\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/im;
+
+/**
+ * An `each` revision that commits on its own would break the promise that
+ * its SQL and its ledger row commit together: refuse it before anything runs.
+ */
+async function assertNoTransactionControl(
+  graph: Graph,
+  direction: Direction,
+  steps: string[],
+): Promise<void> {
+  for (const id of steps) {
+    const file = graph.files.get(id)!;
+    const section = direction === "up" ? file.up : file.down!;
+    if (file.transaction !== "each" || !MAYBE_TRANSACTION_CONTROL_REGEXP.test(section.sql)) {
+      continue;
+    }
+    const { splitStatements } = await import("./sql_split.ts");
+    const statements = await splitStatements(section.sql).catch(() => []);
+    const control = statements.find((statement) => statement.kind === "TransactionStmt");
+    if (control) {
+      throw new StrataError(
+        "FILE",
+        `Revision "${id}" controls its own transaction: ${control.sql.split("\n")[0]}`,
+        {
+          file: file.path,
+          line: section.line + control.line - 1,
+          hint:
+            "strata runs each revision in one transaction with its ledger row; remove the statement, " +
+            "or mark the file -- transaction: none",
+        },
+      );
+    }
+  }
+}
+
 /** Run `steps` in order; one line per revision with its time. */
 export async function runSteps(
   engine: Engine,
@@ -258,6 +302,7 @@ export async function runSteps(
   steps: string[],
   out: Output,
 ): Promise<StepResult[]> {
+  await assertNoTransactionControl(graph, direction, steps);
   const done: StepResult[] = [];
   for (const id of steps) {
     if (interruption.requested) {

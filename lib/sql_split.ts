@@ -6,6 +6,8 @@ export interface Statement {
   line: number;
   /** JS string index of the statement's first real token within the section. */
   offset: number;
+  /** The parse tree's node type, e.g. "CreateStmt", "TransactionStmt". */
+  kind: string;
 }
 
 export class SqlSyntaxError extends Error {
@@ -103,14 +105,19 @@ export async function splitStatements(section: string): Promise<Statement[]> {
   let byteCursor = 0;
   let charCursor = 0;
   let line = 1;
-  for (const { stmt_location: loc = 0, stmt_len: len = 0 } of stmts) {
+  for (const { stmt, stmt_location: loc = 0, stmt_len: len = 0 } of stmts) {
     const end = len ? loc + len : bytes.length;
     const gap = decoder.decode(bytes.subarray(byteCursor, loc));
     const raw = decoder.decode(bytes.subarray(loc, end));
     const skip = skipLeading(raw);
     const offset = charCursor + gap.length + skip;
     line += countNewlines(gap) + countNewlines(raw.slice(0, skip));
-    out.push({ sql: trimTrailing(pg, raw.slice(skip)), line, offset });
+    out.push({
+      sql: trimTrailing(pg, raw.slice(skip)),
+      line,
+      offset,
+      kind: Object.keys(stmt ?? {})[0] ?? "",
+    });
     line += countNewlines(raw.slice(skip));
     byteCursor = end;
     charCursor = offset + raw.length - skip;

@@ -236,3 +236,49 @@ serverTest(
     }
   },
 );
+
+Deno.test("an each-mode revision that commits on its own is refused before anything runs", async () => {
+  const dir = await scratchDir();
+  try {
+    const migrations = join(dir.path, "migrations");
+    await writeMigration(
+      migrations,
+      "20240101_0000_ok",
+      revision("CREATE TABLE ok (x int);", "DROP TABLE ok;"),
+    );
+    await writeMigration(
+      migrations,
+      "20240101_0001_commits",
+      revision(
+        "CREATE TABLE a (x int);\nCOMMIT;\nCREATE TABLE b (x int);",
+        "DROP TABLE b;\nDROP TABLE a;",
+      ),
+    );
+    // A PL/pgSQL body's BEGIN ... END; is not transaction control.
+    await writeMigration(
+      migrations,
+      "20240101_0002_plpgsql",
+      revision(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1;\nEND;\n$$;",
+        "DROP FUNCTION f();",
+      ),
+    );
+    const db = `pglite:${join(dir.path, "db")}`;
+    const r = await strata(["apply", "--database", db, "--json"], { cwd: dir.path });
+    assert.equal(r.code, 5, r.stderr);
+    const error = JSON.parse(r.stdout).error;
+    assert.equal(error.code, "FILE");
+    assert.ok(error.file.endsWith("20240101_0001_commits.sql"));
+    assert.equal(error.line, 3);
+    const status = JSON.parse(
+      (await strata(["status", "--database", db, "--json"], { cwd: dir.path })).stdout,
+    );
+    assert.equal(status.applied, 0, "nothing ran, not even the revision before it");
+
+    await Deno.remove(join(migrations, "20240101_0001_commits.sql"));
+    const ok = await strata(["apply", "--database", db], { cwd: dir.path });
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await dir.remove();
+  }
+});

@@ -16,9 +16,9 @@ Deno.test("splits simple statements without their semicolons", async () => {
 Deno.test("reports 1-based lines and string offsets of the first token", async () => {
   const section = "select 1;\n\n  select 2;\nselect\n  3;\n";
   assert.deepEqual(await splitStatements(section), [
-    { sql: "select 1", line: 1, offset: 0 },
-    { sql: "select 2", line: 3, offset: 13 },
-    { sql: "select\n  3", line: 4, offset: 23 },
+    { sql: "select 1", line: 1, offset: 0, kind: "SelectStmt" },
+    { sql: "select 2", line: 3, offset: 13, kind: "SelectStmt" },
+    { sql: "select\n  3", line: 4, offset: 23, kind: "SelectStmt" },
   ]);
 });
 
@@ -123,4 +123,13 @@ Deno.test("unterminated dollar quote is a syntax error on its line", async () =>
     splitStatements("select 1;\nselect $$ open;\nselect 2;"),
     (e) => e instanceof SqlSyntaxError && e.line === 2,
   );
+});
+
+Deno.test("each statement carries its parse-tree node type", async () => {
+  const statements = await splitStatements("BEGIN;\nCREATE TABLE t (x int);\nCOMMIT;");
+  assert.deepEqual(statements.map((s) => s.kind), [
+    "TransactionStmt",
+    "CreateStmt",
+    "TransactionStmt",
+  ]);
 });
