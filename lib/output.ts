@@ -3,7 +3,7 @@
  * terminal, never with NO_COLOR or --no-color), one JSON document with --json,
  * and the redaction of secrets on the way out.
  */
-import { redact } from "./redact.ts";
+import { redact, redactSecrets } from "./redact.ts";
 
 export interface OutputOptions {
   json: boolean;
@@ -15,9 +15,13 @@ const encoder = new TextEncoder();
 
 let pipeClosed = false;
 
-function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+function write(
+  stream: { writeSync(p: Uint8Array): number },
+  text: string,
+  mask: (text: string) => string = redact,
+): void {
   if (pipeClosed) return;
-  const bytes = encoder.encode(redact(text));
+  const bytes = encoder.encode(mask(text));
   try {
     for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
   } catch (error) {
@@ -72,9 +76,9 @@ export class Output {
     write(Deno.stdout, text + "\n");
   }
 
-  /** Raw text on stdout, also with --json (used by --sql). */
+  /** A SQL script or help text on stdout, also with --json: only configured secrets are masked. */
   raw(text: string): void {
-    write(Deno.stdout, text);
+    write(Deno.stdout, text, redactSecrets);
   }
 
   /** A warning on stderr, in both modes. */

@@ -40,7 +40,17 @@ export function maskPasswordLiterals(sql: string): string {
 
 /** Everything strata writes passes through here. */
 export function redact(text: string): string {
-  let out = maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***");
+  return redactSecrets(
+    maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***"),
+  );
+}
+
+/**
+ * Only the registered secrets (the configured passwords). For the SQL script
+ * that --sql prints: masking its literals would make it create wrong roles.
+ */
+export function redactSecrets(text: string): string {
+  let out = text;
   // Longest first, so a secret that contains another is masked whole.
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length >= 1 && out.includes(secret)) out = out.split(secret).join("***");

@@ -745,3 +745,43 @@ Deno.test("read-only commands do not create a missing embedded database", async 
     await dir.remove();
   }
 });
+
+Deno.test("password literals never reach the output or the journal, also with --verbose", async () => {
+  const dir = await scratchDir();
+  try {
+    const migrations = join(dir.path, "migrations");
+    const secret = "hunter2-Zq9";
+    await writeMigration(
+      migrations,
+      "20240101_0000_role",
+      `-- transaction: none\n-- up\nCREATE ROLE app_reader PASSWORD '${secret}';\n-- down\nDROP ROLE app_reader;\n`,
+    );
+    await writeMigration(
+      migrations,
+      "20240101_0001_fails",
+      `-- up\nALTER ROLE app_reader PASSWORD '${secret}';\nSELECT 1/0;\n-- down\nSELECT 1;\n`,
+    );
+    const db = `pglite:${join(dir.path, "db")}`;
+    for (const args of [["apply", "--verbose"], ["apply", "--verbose", "--json"]]) {
+      const r = await strata([...args, "--database", db], { cwd: dir.path });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(
+        !r.stdout.includes(secret) && !r.stderr.includes(secret),
+        `${r.stdout}\n${r.stderr}`,
+      );
+      assert.match(r.stderr, /PASSWORD '\*\*\*'/, "the statement is shown, masked");
+    }
+    // --sql prints the script to run: masking its literals would make it set a wrong password.
+    const script = await strata(["upgrade", "--sql"], { cwd: dir.path });
+    assert.equal(script.code, 0, script.stderr);
+    assert.ok(script.stdout.includes(`PASSWORD '${secret}'`));
+    const show = await strata(["show", "20240101_0001", "--database", db, "--json"], {
+      cwd: dir.path,
+    });
+    const journal = JSON.parse(show.stdout).journal;
+    assert.ok(journal.some((row: { action: string }) => row.action === "failure"));
+    assert.ok(!JSON.stringify(journal).includes(secret));
+  } finally {
+    await dir.remove();
+  }
+});
