@@ -175,10 +175,16 @@ async function runNone(
     statements = await splitStatements(section.sql);
   } catch (error) {
     if (error instanceof SqlSyntaxError) {
-      throw new StrataError("FILE", `Syntax error: ${error.message}`, {
-        file: file.path,
-        line: section.line + error.line - 1,
-      });
+      // Exit as a syntax error from the server would in each mode: the revision failed.
+      throw new StrataError(
+        "MIGRATION_FAILED",
+        `Cannot run revision "${file.id}": ${error.message}`,
+        {
+          file: file.path,
+          line: section.line + error.line - 1,
+          details: { revision: file.id, sqlstate: "42601" },
+        },
+      );
     }
     throw error;
   }
