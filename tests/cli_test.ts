@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import postgres from "postgres";
 import {
   type CliResult,
   embeddedTest,
@@ -15,6 +14,7 @@ import {
   serverDirTest,
   spawnStrata,
   strata,
+  waitForQuery,
   writeMigration,
 } from "./helpers.ts";
 
@@ -93,27 +93,6 @@ async function sha256(text: string): Promise<string> {
   return "sha256:" + [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join(
     "",
   );
-}
-
-/** The pid of the backend (other than ours) running a query that contains `fragment`. */
-async function waitForQuery(url: string, fragment: string, timeoutMs: number): Promise<number> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const rows = await sql.unsafe(
-        `SELECT pid FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid()
-            AND state = 'active' AND position($1 in query) > 0`,
-        [fragment],
-      );
-      if (rows.length > 0) return rows[0].pid as number;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`no session ran a query containing "${fragment}" within ${timeoutMs}ms`);
-  } finally {
-    await sql.end();
-  }
 }
 
 // ---------------------------------------------------------------------------

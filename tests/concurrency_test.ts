@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import postgres from "postgres";
 import {
   type CliResult,
   embeddedTest,
@@ -14,6 +13,7 @@ import {
   serverDirTest,
   spawnStrata,
   strata,
+  waitForQuery,
   writeMigration,
 } from "./helpers.ts";
 
@@ -60,27 +60,6 @@ async function writeLine(cwd: string, count: number): Promise<string[]> {
 }
 
 const CONFLICT_REGEXP = /duplicate key|already exists/i;
-
-/** The pid of the backend (other than ours) running a query that contains `fragment`. */
-async function waitForQuery(url: string, fragment: string, timeoutMs: number): Promise<number> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const rows = await sql.unsafe(
-        `SELECT pid FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid()
-            AND state = 'active' AND position($1 in query) > 0`,
-        [fragment],
-      );
-      if (rows.length > 0) return rows[0].pid as number;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`no session ran a query containing "${fragment}" within ${timeoutMs}ms`);
-  } finally {
-    await sql.end();
-  }
-}
 
 // ---------------------------------------------------------------------------
 // (a) ten runners at once on a fresh database

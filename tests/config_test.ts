@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { databaseLabel, requireDatabase, resolveConfig } from "../lib/config.ts";
 import { StrataError } from "../lib/errors.ts";
 import { redact } from "../lib/redact.ts";
+import { rejection } from "./helpers.ts";
 
 /** Run `fn` with the path of a strata.json in a fresh temp folder (written when `content` is given). */
 async function withConfigFile(
@@ -22,16 +23,6 @@ async function withConfigFile(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StrataError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
 }
 
 Deno.test("defaults when nothing is configured", async () => {

@@ -254,3 +254,39 @@ export function errorOf(fn: () => unknown): StrataError {
   }
   assert.fail("expected an error");
 }
+
+/** The StrataError `promise` rejects with; fails the test when it resolves or rejects otherwise. */
+export async function rejection(promise: Promise<unknown>): Promise<StrataError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
+    return error;
+  }
+  assert.fail("expected an error");
+}
+
+/** The pid of the backend (other than ours) running a query that contains `fragment`. */
+export async function waitForQuery(
+  url: string,
+  fragment: string,
+  timeoutMs: number,
+): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const rows = await sql.unsafe(
+        `SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND state = 'active' AND position($1 in query) > 0`,
+        [fragment],
+      );
+      if (rows.length > 0) return rows[0].pid as number;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`no session ran a query containing "${fragment}" within ${timeoutMs}ms`);
+  } finally {
+    await sql.end();
+  }
+}

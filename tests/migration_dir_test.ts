@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { StrataError } from "../lib/errors.ts";
 import { loadMigrations } from "../lib/migration_dir.ts";
 import { checksumOf } from "../lib/migration_file.ts";
+import { rejection } from "./helpers.ts";
 
 const UP = "-- up\nselect 1;\n-- down\nselect 2;\n";
 
@@ -21,16 +21,6 @@ async function write(path: string, content: string | Uint8Array): Promise<string
   if (typeof content === "string") await Deno.writeTextFile(path, content);
   else await Deno.writeFile(path, content);
   return path;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StrataError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof StrataError, `expected a StrataError, got ${error}`);
-    return error;
-  }
-  assert.fail("expected an error");
 }
 
 Deno.test("loads .sql files directly in the folder, sorted by id, category null", async () => {

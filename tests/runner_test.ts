@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
-import { MAIN, queryDb, scratchDir, serverTest, strata, writeMigration } from "./helpers.ts";
+import {
+  queryDb,
+  scratchDir,
+  serverTest,
+  spawnStrata,
+  strata,
+  waitForQuery,
+  writeMigration,
+} from "./helpers.ts";
 
 const revision = (up: string, down: string, header = "") =>
   `${header}-- up\n${up}\n-- down\n${down}\n`;
@@ -114,26 +122,12 @@ serverTest(
         "20240101_0001_next",
         revision("CREATE TABLE next (x int);", "DROP TABLE next;"),
       );
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", MAIN, "apply", "--json"],
-        cwd: dir.path,
-        env: { DATABASE_URL: url, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline) {
-        const busy = await queryDb(
-          url,
-          "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()",
-        );
-        if (busy.length > 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const child = spawnStrata(["apply", "--json"], dir.path, { DATABASE_URL: url });
+      await waitForQuery(url, "pg_sleep(2)", 15_000);
       child.kill("SIGINT");
-      const result = await child.output();
-      const stdout = new TextDecoder().decode(result.stdout);
-      assert.equal(result.code, 130, new TextDecoder().decode(result.stderr));
+      const result = await child.finish();
+      const stdout = result.stdout;
+      assert.equal(result.code, 130, result.stderr);
       assert.equal(JSON.parse(stdout).error.code, "INTERRUPTED");
       const rows = await queryDb<{ revision: string }>(url, "SELECT revision FROM strata_ledger");
       assert.deepEqual(rows.map((r) => r.revision), ["20240101_0000_slow"]);
