@@ -8,7 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   type CliResult,
+  dump,
   embeddedTest,
+  expectExit,
+  parseJson,
   queryDb,
   scratchDir,
   serverDirTest,
@@ -30,22 +33,6 @@ type TableProbe = (names: string[]) => Promise<Set<string>>;
 function runner(cwd: string, database?: string): Run {
   const env: Record<string, string> = database ? { DATABASE_URL: database } : {};
   return (...args) => strata(args, { cwd, env });
-}
-
-function dump(r: CliResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-function expectExit(r: CliResult, code: number, what: string): void {
-  assert.equal(r.code, code, `${what}: expected exit ${code}\n${dump(r)}`);
-}
-
-function parseJson(r: CliResult, what: string): Json {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    assert.fail(`${what}: stdout is not one JSON document\n${dump(r)}`);
-  }
 }
 
 /** Run with `--json`, expect `code`, return the parsed document. */

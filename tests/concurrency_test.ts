@@ -7,8 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  type CliResult,
+  dump,
   embeddedTest,
+  expectExit,
+  parseJson,
   queryDb,
   serverDirTest,
   spawnStrata,
@@ -19,22 +21,6 @@ import {
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-function dump(r: CliResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-function expectExit(r: CliResult, code: number, what: string): void {
-  assert.equal(r.code, code, `${what}: expected exit ${code}\n${dump(r)}`);
-}
-
-function parseJson(r: CliResult, what: string): Json {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    assert.fail(`${what}: stdout is not one JSON document\n${dump(r)}`);
-  }
-}
 
 function revisionText(parents: string, up: string, down: string): string {
   return `-- message: test\n-- parents: ${parents}\n-- up\n${up}\n-- down\n${down}\n`;

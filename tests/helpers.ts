@@ -290,3 +290,23 @@ export async function waitForQuery(
     await sql.end();
   }
 }
+
+/** Exit code, stdout and stderr of a CLI run, for assertion messages. */
+export function dump(r: CliResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** Fail with the whole output when the CLI did not exit with `code`. */
+export function expectExit(r: CliResult, code: number, what: string): void {
+  assert.equal(r.code, code, `${what}: expected exit ${code}\n${dump(r)}`);
+}
+
+/** The one JSON document on stdout; fails the test with the whole output otherwise. */
+// deno-lint-ignore no-explicit-any
+export function parseJson(r: CliResult, what: string): any {
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    assert.fail(`${what}: stdout is not one JSON document\n${dump(r)}`);
+  }
+}
