@@ -33,6 +33,13 @@ const OPTIONS = {
   empty: { type: "boolean" },
   unstamp: { type: "boolean" },
   range: { type: "string", short: "r" },
+  yes: { type: "boolean", short: "y" },
+  hard: { type: "boolean" },
+  reapply: { type: "boolean" },
+  strict: { type: "boolean" },
+  scratch: { type: "string" },
+  schema: { type: "string" },
+  autogenerate: { type: "boolean" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

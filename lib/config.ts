@@ -19,6 +19,10 @@ export interface Config {
   statementTimeoutMs: number;
   lockWaitMs: number;
   allowOutOfOrder: boolean;
+  /** The schemas the project manages: what `reset --hard` drops and recreates. */
+  schemas: string[];
+  /** The desired-schema SQL file that `create --autogenerate` and `diff` read. */
+  schemaFile: string;
 }
 
 /** Flag values as parsed from the command line (only those given). */
@@ -31,6 +35,7 @@ export interface ConfigFlags {
   "statement-timeout"?: string;
   "lock-wait"?: string;
   "allow-out-of-order"?: boolean;
+  schema?: string;
 }
 
 const FILE_KEYS = new Set([
@@ -111,7 +116,7 @@ export async function resolveConfig(
   const json = await readConfigFile(file);
   const fromFile = (key: string) => {
     const value = json[key];
-    if (value === undefined) return undefined;
+    if (value === undefined || key === "schemas") return undefined;
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
       throw new StrataError("CONFIG", `Key "${key}" in ${file} must be a string or number`, {
         file,
@@ -175,7 +180,28 @@ export async function resolveConfig(
     ),
     lockWaitMs: duration("lock-wait", "STRATA_LOCK_WAIT", "lockWait", "0"),
     allowOutOfOrder: outOfOrder === "true" || outOfOrder === "1",
+    schemas: schemaList(json.schemas, env.STRATA_SCHEMAS, file),
+    schemaFile: pick<string>([
+      ["--schema", flags.schema],
+      ["STRATA_SCHEMA", env.STRATA_SCHEMA],
+      [file, fromFile("schema")],
+    ])[0] ?? "schema.sql",
   };
+}
+
+function schemaList(fromFile: unknown, fromEnv: string | undefined, file: string): string[] {
+  if (fromEnv) return fromEnv.split(",").map((name) => name.trim()).filter(Boolean);
+  if (fromFile === undefined) return ["public"];
+  if (
+    !Array.isArray(fromFile) || fromFile.length === 0 ||
+    !fromFile.every((name) => typeof name === "string" && name !== "")
+  ) {
+    throw new StrataError("CONFIG", `Key "schemas" in ${file} must be a list of schema names`, {
+      file,
+      hint: 'For example "schemas": ["public", "audit"]',
+    });
+  }
+  return fromFile as string[];
 }
 
 function registerUrlPassword(url: string): void {

@@ -38,6 +38,8 @@ Deno.test("defaults when nothing is configured", async () => {
       statementTimeoutMs: 0,
       lockWaitMs: 0,
       allowOutOfOrder: false,
+      schemas: ["public"],
+      schemaFile: "schema.sql",
     });
   });
 });
@@ -78,6 +80,8 @@ Deno.test("strata.json sets every key", async () => {
     statementTimeout: "1m",
     lockWait: 3,
     allowOutOfOrder: true,
+    schemas: ["public", "audit"],
+    schema: "db/schema.sql",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, {}, file);
@@ -91,6 +95,8 @@ Deno.test("strata.json sets every key", async () => {
       statementTimeoutMs: 60_000,
       lockWaitMs: 3_000,
       allowOutOfOrder: true,
+      schemas: ["public", "audit"],
+      schemaFile: "db/schema.sql",
     });
   });
 });
@@ -105,6 +111,8 @@ Deno.test("the environment beats strata.json", async () => {
     statementTimeout: "1s",
     lockWait: "1s",
     allowOutOfOrder: true,
+    schemas: ["from_file"],
+    schema: "from-file.sql",
   };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
@@ -115,6 +123,8 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_STATEMENT_TIMEOUT: "4s",
     STRATA_LOCK_WAIT: "5s",
     STRATA_ALLOW_OUT_OF_ORDER: "false",
+    STRATA_SCHEMAS: "app, audit",
+    STRATA_SCHEMA: "from-env.sql",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, env, file);
@@ -128,6 +138,8 @@ Deno.test("the environment beats strata.json", async () => {
       statementTimeoutMs: 4_000,
       lockWaitMs: 5_000,
       allowOutOfOrder: false,
+      schemas: ["app", "audit"],
+      schemaFile: "from-env.sql",
     });
   });
 });
@@ -153,6 +165,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
         "statement-timeout": "7s",
         "lock-wait": "250ms",
         "allow-out-of-order": true,
+        schema: "from-flag.sql",
       },
       env,
       file,
@@ -167,6 +180,8 @@ Deno.test("flags beat the environment and strata.json", async () => {
       statementTimeoutMs: 7_000,
       lockWaitMs: 250,
       allowOutOfOrder: true,
+      schemas: ["public"],
+      schemaFile: "from-flag.sql",
     });
   });
 });
@@ -410,5 +425,16 @@ Deno.test("a strata.json path that is a folder is a CONFIG error", async () => {
     assert.equal(error.code, "CONFIG");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("schemas in strata.json must be a list of names", async () => {
+  for (const schemas of ["public", [], [""], [1]]) {
+    await withConfigFile({ schemas }, async (file) => {
+      const error = await resolveConfig({}, {}, file).then(() => null, (e) => e);
+      assert.ok(error instanceof StrataError, JSON.stringify(schemas));
+      assert.equal(error.code, "CONFIG");
+      assert.match(error.message, /"schemas"/);
+    });
   }
 });

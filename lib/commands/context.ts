@@ -20,6 +20,12 @@ export interface Flags {
   unstamp?: boolean;
   range?: string;
   verbose?: boolean;
+  yes?: boolean;
+  hard?: boolean;
+  reapply?: boolean;
+  strict?: boolean;
+  scratch?: string;
+  autogenerate?: boolean;
 }
 
 export interface Context {

@@ -6,6 +6,7 @@
 import postgres from "postgres";
 import { StrataError } from "../errors.ts";
 import { redact, redactUrl } from "../redact.ts";
+import { pgpassPassword } from "./pgpass.ts";
 import {
   ConnectionLost,
   type Engine,
@@ -85,8 +86,10 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
   let sql: postgres.Sql;
   try {
     const socket = unixSocket(url);
+    const password = pgpassPassword(url, socket?.path ?? null);
     sql = postgres(socket?.url ?? url, {
       ...(socket ? { path: socket.path } : {}),
+      ...(password !== undefined ? { password } : {}),
       max: 1,
       prepare: false,
       fetch_types: false,
