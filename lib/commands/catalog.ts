@@ -2,9 +2,11 @@
  * Every command with its help text: the one table main.ts dispatches on.
  */
 import type { Context } from "./context.ts";
+import { backup, backups, restore } from "./backup.ts";
 import { create, merge } from "./create.ts";
 import { current, heads, history, show } from "./inspect.ts";
 import { init } from "./init.ts";
+import { lint } from "./lint.ts";
 import { migrate } from "./migrate.ts";
 import { rehash, stamp } from "./stamp.ts";
 import { check, status } from "./status.ts";
@@ -137,6 +139,37 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help: "The merge revision has empty up and down sections.",
     example: 'strata merge -m "merge feature branches"',
     run: merge,
+  },
+  backup: {
+    summary: "copy every migration file, with a manifest, to versions_backup/backup_…",
+    usage: "backup [--dir PATH]",
+    help:
+      "Raw bytes, category folders kept, also files that do not parse; manifest.json holds ids,\nparents, checksums and the strata version. Needs no database.",
+    example: "strata backup --json",
+    run: backup,
+  },
+  backups: {
+    summary: "list the snapshots in versions_backup, newest first",
+    usage: "backups [--json]",
+    help: "Files and size of each; an interrupted (partial) backup is flagged.",
+    example: "strata backups",
+    run: backups,
+  },
+  restore: {
+    summary: "put a snapshot's files back (the current files are backed up first)",
+    usage: "restore ID|PREFIX|latest",
+    help:
+      "Verifies every file against the manifest first: a corrupt or partial snapshot is refused\n(exit 5) and nothing changes. Then writes the snapshot's files byte for byte and removes\n.sql files it does not have. latest is the newest complete backup.",
+    example: "strata restore latest",
+    run: restore,
+  },
+  lint: {
+    summary: "flag risky statements (locks, rewrites, data loss) with file and line",
+    usage: "lint [REV ...] [--json]",
+    help:
+      "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.",
+    example: "strata lint --json",
+    run: lint,
   },
 };
 

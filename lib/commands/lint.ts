@@ -1,0 +1,59 @@
+/**
+ * lint: flag risky statements (locks, rewrites, data loss, statements that
+ * cannot run) with file and line. Reads only the files: no database needed.
+ * Exit 3 when an error-level finding remains; warnings alone exit 0.
+ */
+import { ancestors, type Graph, inOrder, resolveRevision } from "../graph.ts";
+import { type Finding, lintRevision } from "../lint/lint.ts";
+import { newMemory } from "../lint/state.ts";
+import { type Context, loadGraph } from "./context.ts";
+
+export interface LintReport {
+  revisions: number;
+  findings: Finding[];
+  counts: { error: number; warning: number };
+}
+
+/**
+ * Lint every revision in graph order, or only `specs` (ids or unique
+ * prefixes). The revisions before a selected one are still walked, since a
+ * CHECK constraint validated there makes a later SET NOT NULL safe.
+ */
+export async function lintGraph(graph: Graph, specs: string[]): Promise<LintReport> {
+  const selected = new Set(specs.map((spec) => resolveRevision(graph, spec)));
+  const walk = selected.size === 0
+    ? graph.order
+    : inOrder(graph, new Set([...selected].flatMap((id) => [...ancestors(graph, id)])));
+  const memory = newMemory();
+  const findings: Finding[] = [];
+  for (const id of walk) {
+    const found = await lintRevision(graph.files.get(id)!, { memory });
+    if (selected.size === 0 || selected.has(id)) findings.push(...found);
+  }
+  const error = findings.filter((f) => f.severity === "error").length;
+  return {
+    revisions: selected.size || graph.order.length,
+    findings,
+    counts: { error, warning: findings.length - error },
+  };
+}
+
+export async function lint(ctx: Context): Promise<number> {
+  const report = await lintGraph(await loadGraph(ctx), ctx.args);
+  const { out } = ctx;
+  const ok = report.counts.error === 0;
+  out.document({ ok, command: "lint", ...report });
+  for (const f of report.findings) {
+    const severity = f.severity === "error" ? out.red(f.severity) : out.yellow(f.severity);
+    out.line(`${f.file}:${f.line}: ${severity} ${f.rule}: ${f.message}`);
+    out.line(out.dim(`    why: ${f.why}`));
+    out.line(out.dim(`    instead: ${f.instead}`));
+  }
+  const { error, warning } = report.counts;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const summary = `${plural(report.revisions, "revision")} linted: ${plural(error, "error")}, ${
+    plural(warning, "warning")
+  }`;
+  out.line(ok ? (warning ? out.yellow(summary) : out.green(summary)) : out.red(summary));
+  return ok ? 0 : 3;
+}
