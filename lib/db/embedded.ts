@@ -97,6 +97,18 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
     );
   }
 
+  return wrapPglite(db, `pglite:${location}`, options, () => lockFile?.close());
+}
+
+type PGliteInstance = InstanceType<typeof import("@electric-sql/pglite").PGlite>;
+
+/** A PGlite instance behind the Engine interface; `release` runs after it closes. */
+export function wrapPglite(
+  db: PGliteInstance,
+  label: string,
+  options: EngineOptions,
+  release: () => void = () => {},
+): Engine {
   async function run<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -107,7 +119,7 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
 
   return {
     kind: "embedded",
-    label: `pglite:${location}`,
+    label,
     sessionResetSql: sessionSql(options),
     exec: (text) => run(async () => void (await db.exec(text))),
     query: <T>(text: string, params: unknown[] = []) =>
@@ -119,7 +131,7 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
       try {
         await db.close();
       } finally {
-        lockFile?.close();
+        release();
       }
     },
   };

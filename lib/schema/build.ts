@@ -1,0 +1,59 @@
+/**
+ * Run revisions' SQL on a scratch database, with no ledger: how the proofs
+ * build "the schema these revisions give". A failure names the file and line
+ * like any failed revision.
+ */
+import type { Engine } from "../db/engine.ts";
+import { revisionFailure } from "../failure.ts";
+import type { MigrationFile } from "../migration_file.ts";
+import { splitStatements, SqlSyntaxError } from "../sql_split.ts";
+import { StrataError } from "../errors.ts";
+
+/** Run one section: in `each` mode as one implicit transaction, in `none` mode statement by statement. */
+export async function runSection(
+  engine: Engine,
+  file: MigrationFile,
+  direction: "up" | "down",
+): Promise<void> {
+  const section = direction === "up" ? file.up : file.down;
+  if (!section || section.sql.trim() === "") return;
+  if (file.transaction === "each") {
+    try {
+      await engine.exec(section.sql);
+    } catch (error) {
+      throw revisionFailure(error, file, direction, { text: section.sql, line: section.line });
+    }
+    return;
+  }
+  let statements;
+  try {
+    statements = await splitStatements(section.sql);
+  } catch (error) {
+    if (!(error instanceof SqlSyntaxError)) throw error;
+    throw new StrataError(
+      "MIGRATION_FAILED",
+      `Cannot run revision "${file.id}": ${error.message}`,
+      {
+        file: file.path,
+        line: section.line + error.line - 1,
+        details: { revision: file.id, sqlstate: "42601" },
+      },
+    );
+  }
+  for (const statement of statements) {
+    try {
+      await engine.exec(statement.sql);
+    } catch (error) {
+      throw revisionFailure(error, file, direction, {
+        text: statement.sql,
+        line: section.line + statement.line - 1,
+        statement: statement.sql,
+      });
+    }
+  }
+}
+
+/** Every `up` of `files`, in the order given. */
+export async function buildUp(engine: Engine, files: MigrationFile[]): Promise<void> {
+  for (const file of files) await runSection(engine, file, "up");
+}
