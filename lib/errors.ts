@@ -9,6 +9,7 @@ export type ErrorCode =
   | "CONNECT" // the database cannot be reached: exit 2
   | "MIGRATION_FAILED" // a revision's SQL failed: exit 1
   | "OUTCOME_UNKNOWN" // the connection broke while a revision ran: exit 1
+  | "PROOF_FAILED" // a proof on scratch databases found a schema difference: exit 1
   | "LOCK_TIMEOUT" // the migration lock was not obtained in time: exit 4
   | "INTEGRITY" // edited or missing applied file, out of order: exit 5
   | "GRAPH" // broken file graph: exit 5
@@ -57,6 +58,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   CONNECT: 2,
   MIGRATION_FAILED: 1,
   OUTCOME_UNKNOWN: 1,
+  PROOF_FAILED: 1,
   LOCK_TIMEOUT: 4,
   INTEGRITY: 5,
   GRAPH: 5,

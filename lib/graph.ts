@@ -14,6 +14,8 @@ export interface Graph {
   parents: Map<string, string[]>;
   children: Map<string, string[]>;
   heads: string[];
+  /** Revisions squashed away by `clean`: replaced id → the baseline that stands for it. */
+  replacedBy: Map<string, string>;
 }
 
 /** A tiny min-heap of indexes: the ready set of Kahn's algorithm. */
@@ -62,8 +64,27 @@ export function buildGraph(sorted: MigrationFile[]): Graph {
     index.set(file.id, i);
     children.set(file.id, []);
   });
+  const replacedBy = new Map<string, string>();
+  for (const file of sorted) {
+    for (const id of file.replaces) {
+      if (files.has(id)) {
+        throw new StrataError(
+          "GRAPH",
+          `Revision "${id}" still has a file but baseline "${file.id}" replaces it`,
+          {
+            file: files.get(id)!.path,
+            hint:
+              `Remove ${id}.sql (clean left it behind), or restore the backup made before clean`,
+          },
+        );
+      }
+      replacedBy.set(id, file.id);
+    }
+  }
   sorted.forEach((file, i) => {
-    const own = file.parents ?? (i > 0 ? [sorted[i - 1].id] : []);
+    // A parent squashed into a baseline is that baseline.
+    const own = (file.parents ?? (i > 0 ? [sorted[i - 1].id] : []))
+      .map((parent) => replacedBy.get(parent) ?? parent);
     for (const parent of own) {
       if (!files.has(parent)) {
         throw new StrataError("GRAPH", `Unknown parent revision "${parent}"`, {
@@ -103,7 +124,7 @@ export function buildGraph(sorted: MigrationFile[]): Graph {
 
   const position = new Map(order.map((id, i) => [id, i]));
   const heads = order.filter((id) => children.get(id)!.length === 0);
-  return { files, order, position, parents, children, heads };
+  return { files, order, position, parents, children, heads, replacedBy };
 }
 
 function cycleError(

@@ -35,7 +35,8 @@ export type JournalAction =
   | "rehash"
   | "failure"
   | "start"
-  | "adopt";
+  | "adopt"
+  | "reset";
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;

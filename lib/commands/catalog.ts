@@ -3,6 +3,7 @@
  */
 import type { Context } from "./context.ts";
 import { backup, backups, restore } from "./backup.ts";
+import { clean } from "./clean.ts";
 import { create, merge } from "./create.ts";
 import { current, heads, history, show } from "./inspect.ts";
 import { init } from "./init.ts";
@@ -162,6 +163,19 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "Verifies every file against the manifest first: a corrupt or partial snapshot is refused\n(exit 5) and nothing changes. Then writes the snapshot's files byte for byte and removes\n.sql files it does not have. latest is the newest complete backup.",
     example: "strata restore latest",
     run: restore,
+  },
+  clean: {
+    summary: "squash all but the newest N revisions (default 10) into one proven baseline",
+    usage: "clean [N] [--dry-run] [--scratch URL]",
+    help:
+      "Refuses a range with branches or merges, or with a transaction: none revision that cannot\n" +
+      "join one transaction. Proves, on the embedded engine (or --scratch URL), that the baseline\n" +
+      "builds the same schema as the revisions, up and down; then backs up the files, writes the\n" +
+      "baseline (header replaces: ...) and removes the squashed files. A configured database that\n" +
+      "applied only part of the range is refused; one that applied all of it adopts the baseline\n" +
+      "on its next apply (journal: adopt).\n  --dry-run  plan and prove; write nothing",
+    example: "strata clean 10 --dry-run",
+    run: clean,
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",

@@ -9,6 +9,7 @@ import { ancestors, resolveRevision } from "../graph.ts";
 import { planSql } from "../offline_sql.ts";
 import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.ts";
 import { runSteps, withLock } from "../runner.ts";
+import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { formatMs } from "../duration.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
@@ -112,12 +113,14 @@ export async function migrate(ctx: Context, direction: Direction, target: string
     }
 
     const started = performance.now();
-    const done = await withLock(engine, names(ctx), (rows) => {
+    let adopted: string[] = [];
+    const done = await withLock(engine, names(ctx), async (rows) => {
       // Re-read under the lock: a runner that waited finds the work done.
       const state = compareState(graph, rows);
       assertIntact(graph, state, ctx.config.dir);
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
+      adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
       return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out);
     });
     const total = performance.now() - started;
@@ -126,6 +129,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       command: label,
       database: engine.label,
       steps: done,
+      adopted,
       ms: Math.round(total),
     });
     if (done.length === 0) {

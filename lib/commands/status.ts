@@ -25,6 +25,10 @@ export interface StatusReport {
   /** Pending revisions whose last journal entry is a failure or an unfinished start. */
   interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
   invalidIndexes: string[];
+  /** Baselines the next apply records without running (all they replace is applied). */
+  adopt: string[];
+  /** Baselines that replace revisions this database has only partly applied. */
+  partial: State["partial"];
   upToDate: boolean;
 }
 
@@ -72,13 +76,15 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     outOfOrder: state.outOfOrder,
     interrupted,
     invalidIndexes,
+    adopt: state.adopt,
+    partial: state.partial,
     upToDate: isClean(state, graph) && invalidIndexes.length === 0,
   };
 }
 
 function isClean(state: State, graph: Graph): boolean {
   return state.pending.length === 0 && state.edited.length === 0 && state.missing.length === 0 &&
-    graph.heads.length <= 1;
+    state.partial.length === 0 && graph.heads.length <= 1;
 }
 
 function print(ctx: Context, r: StatusReport): void {
@@ -110,6 +116,18 @@ function print(ctx: Context, r: StatusReport): void {
         `Last run ${i.action}: ${i.revision} at ${i.at}${
           i.detail ? ` — ${i.detail.split("\n")[0]}` : ""
         }`,
+      ),
+    );
+  }
+  for (const id of r.adopt) {
+    out.line(`Baseline ${id}: everything it replaces is applied; the next apply records it`);
+  }
+  for (const p of r.partial) {
+    out.line(
+      out.red(
+        `Baseline ${p.baseline} replaces revisions only partly applied here (not applied: ${
+          p.notApplied.join(", ")
+        }): restore the backup from before clean, apply, clean again`,
       ),
     );
   }

@@ -9,7 +9,7 @@ import { alterTable, nodeOf, nodesOf } from "./ast.ts";
 import type { Hit, Rule } from "./rule.ts";
 
 /** The statement PostgreSQL refuses inside a transaction block, named as written, or null. */
-function outsideTransactionOnly(stmt: Node): string | null {
+export function outsideTransactionOnly(stmt: Node): string | null {
   if (nodeOf(stmt, "IndexStmt")?.concurrent) return "CREATE INDEX CONCURRENTLY";
   const drop = nodeOf(stmt, "DropStmt");
   if (drop?.concurrent) return "DROP INDEX CONCURRENTLY";
