@@ -9,6 +9,7 @@ import { current, heads, history, show } from "./inspect.ts";
 import { init } from "./init.ts";
 import { lint } from "./lint.ts";
 import { migrate } from "./migrate.ts";
+import { reset } from "./reset.ts";
 import { rehash, stamp } from "./stamp.ts";
 import { check, status } from "./status.ts";
 import { positionals } from "./context.ts";
@@ -176,6 +177,18 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "on its next apply (journal: adopt).\n  --dry-run  plan and prove; write nothing",
     example: "strata clean 10 --dry-run",
     run: clean,
+  },
+  reset: {
+    summary: "dangerous: back up the files, then downgrade to base (or --hard: drop the schemas)",
+    usage: "reset [--hard] [--reapply] [--yes]",
+    help: "Prints what it will do, then asks for the database name on a terminal; without a\n" +
+      "terminal it refuses unless --yes is given. The files are backed up first.\n" +
+      '  --hard     drop and recreate the managed schemas (config schemas, default ["public"])\n' +
+      "             and clear the ledger, in one transaction; the journal is kept\n" +
+      "  --reapply  then apply every revision to head\n" +
+      "  --yes      confirm without asking",
+    example: "strata reset --hard --reapply --yes --database postgres://postgres@127.0.0.1/dev",
+    run: reset,
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
