@@ -5,12 +5,14 @@ import type { Context } from "./context.ts";
 import { backup, backups, restore } from "./backup.ts";
 import { clean } from "./clean.ts";
 import { create, merge } from "./create.ts";
+import { drift } from "./drift.ts";
 import { current, heads, history, show } from "./inspect.ts";
 import { init } from "./init.ts";
 import { lint } from "./lint.ts";
 import { migrate } from "./migrate.ts";
 import { reset } from "./reset.ts";
 import { rehash, stamp } from "./stamp.ts";
+import { verify } from "./verify.ts";
 import { check, status } from "./status.ts";
 import { positionals } from "./context.ts";
 
@@ -189,6 +191,28 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "  --yes      confirm without asking",
     example: "strata reset --hard --reapply --yes --database postgres://postgres@127.0.0.1/dev",
     run: reset,
+  },
+  verify: {
+    summary: "prove every down undoes its up, on a scratch database (embedded by default)",
+    usage: "verify [--strict] [--scratch URL] [--json]",
+    help: "Applies the revisions one at a time in graph order on a fresh embedded database in\n" +
+      "memory; after each up it runs the down and checks the schema is exactly the one before,\n" +
+      "then runs the up again and goes on. Never touches the configured database.\n" +
+      "  --strict        a revision without a down is an error (default: a warning)\n" +
+      "  --scratch URL   use fresh databases on this server instead (created and dropped)\n" +
+      "Exit 1 when a down does not restore the schema or a revision fails to run.",
+    example: "strata verify --strict",
+    run: verify,
+  },
+  drift: {
+    summary: "what changed in the database out of band, against its applied revisions",
+    usage: "drift [--scratch URL] [--json]",
+    help:
+      "Builds the schema the applied revisions give on the embedded engine (or --scratch URL),\n" +
+      "snapshots the configured database and lists objects added (+), removed (-) or changed (~)\n" +
+      "out of band. Read-only on the database. Exit 3 when drifted, 0 when not.",
+    example: "strata drift --json",
+    run: drift,
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",

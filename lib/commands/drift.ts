@@ -1,0 +1,64 @@
+/**
+ * drift: the schema the database's applied revisions should give, built on a
+ * scratch database, against the database itself. Read-only on the database:
+ * it reads the ledger and the catalog, takes no lock and writes nothing.
+ */
+import { diffCount, diffJson, diffSnapshots, formatDiff, isEmpty } from "../schema/diff.ts";
+import { scratchDatabases } from "../schema/scratch.ts";
+import { buildUp } from "../schema/build.ts";
+import { snapshot } from "../schema/snapshot.ts";
+import { assertIntact } from "../state.ts";
+import { type Context, names, positionals, readState, withGraphAndEngine } from "./context.ts";
+
+export async function drift(ctx: Context): Promise<number> {
+  positionals(ctx, 0, 0, "drift [--scratch URL] [--json]");
+  const { out } = ctx;
+  const ledger = names(ctx);
+  const exclude = [
+    { schema: ledger.schema, table: ledger.ledger },
+    { schema: ledger.schema, table: ledger.journal },
+  ];
+  return await withGraphAndEngine(ctx, async (graph, engine) => {
+    const { state } = await readState(engine, ctx, graph);
+    // Edited or missing files cannot say what the database should hold.
+    assertIntact(graph, state, ctx.config.dir);
+    const actual = await snapshot(engine, { exclude });
+    const applied = state.applied.map((id) => graph.files.get(id)!);
+    const scratch = scratchDatabases(ctx.flags.scratch);
+    let expected;
+    try {
+      const model = await scratch.open();
+      await buildUp(model, applied);
+      expected = await snapshot(model, { exclude });
+    } finally {
+      await scratch.dispose();
+    }
+    // Read as "what happened out of band": added = in the database only.
+    const diff = diffSnapshots(expected, actual);
+    const drifted = !isEmpty(diff);
+    out.document({
+      ok: !drifted,
+      command: "drift",
+      database: engine.label,
+      applied: applied.length,
+      drifted,
+      ...diffJson(diff),
+    });
+    if (!drifted) {
+      out.line(
+        out.green(`No drift: ${engine.label} matches its ${applied.length} applied revision(s)`),
+      );
+      return 0;
+    }
+    out.line(
+      out.red(
+        `Drift: ${engine.label} differs from its ${applied.length} applied revision(s) in ${
+          diffCount(diff)
+        } object(s)`,
+      ),
+    );
+    out.line("  (+ only in the database, - missing from it, ~ changed)");
+    for (const line of formatDiff(diff)) out.line(line);
+    return 3;
+  }, { readOnly: true });
+}
