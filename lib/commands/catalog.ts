@@ -5,6 +5,7 @@ import type { Context } from "./context.ts";
 import { backup, backups, restore } from "./backup.ts";
 import { clean } from "./clean.ts";
 import { create, merge } from "./create.ts";
+import { diff } from "./autogen.ts";
 import { drift } from "./drift.ts";
 import { current, heads, history, show } from "./inspect.ts";
 import { init } from "./init.ts";
@@ -60,9 +61,13 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   create: {
     summary: "new revision file YYYYMMDD_HHMM_slug.sql whose parent is the head",
-    usage: 'create "description" [--category NAME] [--empty]',
-    help:
-      "--category NAME  the category folder (default: the head's)\n--empty          no template comments in the sections",
+    usage: 'create "description" [--category NAME] [--empty] [--autogenerate [--schema PATH]]',
+    help: "--category NAME  the category folder (default: the head's)\n" +
+      "--empty          no template comments in the sections\n" +
+      "--autogenerate   fill up and down from the desired schema (config schema, default\n" +
+      "                 schema.sql; --schema PATH): the SQL from head to it and back, proven on\n" +
+      "                 the embedded engine before the file is written; destructive statements\n" +
+      "                 carry a comment and are flagged by strata lint",
     example: 'strata create "add user avatar" --category 02_core_features',
     run: create,
   },
@@ -203,6 +208,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "Exit 1 when a down does not restore the schema or a revision fails to run.",
     example: "strata verify --strict",
     run: verify,
+  },
+  diff: {
+    summary: "the SQL that turns head into the desired schema (schema.sql), proven, not written",
+    usage: "diff [--schema PATH] [--json]",
+    help: "What create --autogenerate would write, printed: the up and down sections that turn\n" +
+      "head into the desired schema and back, each proven on the embedded engine first.",
+    example: "strata diff --schema db/schema.sql",
+    run: diff,
   },
   drift: {
     summary: "what changed in the database out of band, against its applied revisions",

@@ -74,7 +74,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f')
 /** NOT NULL is a column property here: PostgreSQL 18 also keeps it as a constraint (`n`). */
 export const CONSTRAINTS_SQL = `
 SELECT n.nspname AS schema, c.relname AS table, con.conname AS name, con.contype AS type,
-       pg_get_constraintdef(con.oid, true) AS definition,
+       pg_get_constraintdef(con.oid, true) AS definition, NOT con.conislocal AS inherited,
        obj_description(con.oid, 'pg_constraint') AS comment
 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -85,6 +85,7 @@ WHERE con.contype IN ('c', 'f', 'p', 'u', 'x', 't') AND ${USER_SCHEMA("n.nspname
 export const INDEXES_SQL = `
 SELECT n.nspname AS schema, ic.relname AS name, t.relname AS table,
        pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid,
+       EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS inherited,
        obj_description(ic.oid, 'pg_class') AS comment
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = ic.relnamespace
@@ -108,6 +109,7 @@ WHERE ${USER_SCHEMA("n.nspname")} AND ${NOT_EXTENSION_MEMBER("pg_proc", "p.oid")
 export const TRIGGERS_SQL = `
 SELECT n.nspname AS schema, c.relname AS table, tg.tgname AS name,
        pg_get_triggerdef(tg.oid, true) AS definition, tg.tgenabled AS enabled,
+       tg.tgparentid <> 0 AS inherited,
        obj_description(tg.oid, 'pg_trigger') AS comment
 FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -118,6 +120,9 @@ SELECT n.nspname AS schema, t.typname AS name, t.typtype AS kind,
        CASE t.typtype WHEN 'e' THEN
          (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
             FROM pg_enum e WHERE e.enumtypid = t.oid) END AS labels,
+       CASE t.typtype WHEN 'e' THEN
+         (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder)::text
+            FROM pg_enum e WHERE e.enumtypid = t.oid) END AS labels_json,
        CASE t.typtype WHEN 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base,
        t.typnotnull AS not_null, t.typdefault AS "default",
        CASE t.typtype WHEN 'd' THEN

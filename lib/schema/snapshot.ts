@@ -211,7 +211,7 @@ async function collect(
       table: qual(r.schema, r.table),
       definition: String(r.definition),
       comment: str(r.comment),
-      facts: { type: r.type, constraint: r.name },
+      facts: { type: r.type, constraint: r.name, inherited: r.inherited },
     });
   }
   for (const r of indexes) {
@@ -222,7 +222,7 @@ async function collect(
       table: qual(r.schema, r.table),
       definition: String(r.definition) + (r.valid ? "" : " -- INVALID"),
       comment: str(r.comment),
-      facts: { valid: r.valid },
+      facts: { valid: r.valid, inherited: r.inherited, index: r.name },
     });
   }
   for (const r of functions) {
@@ -231,7 +231,7 @@ async function collect(
       name: `${qual(r.schema, r.name)}(${r.args})`,
       definition: String(r.definition).trim(),
       comment: str(r.comment),
-      facts: { prokind: r.kind },
+      facts: { prokind: r.kind, args: r.args, function: r.name, schema: r.schema },
     });
   }
   for (const r of triggers) {
@@ -242,6 +242,12 @@ async function collect(
       table: qual(r.schema, r.table),
       definition: String(r.definition) + (r.enabled === "D" ? " -- DISABLED" : ""),
       comment: str(r.comment),
+      facts: {
+        trigger: r.name,
+        create: r.definition,
+        disabled: r.enabled === "D",
+        inherited: r.inherited,
+      },
     });
   }
   for (const r of types) {
@@ -263,6 +269,7 @@ async function collect(
         (r.qual ? ` USING (${r.qual})` : "") +
         (r.with_check ? ` WITH CHECK (${r.with_check})` : ""),
       comment: null,
+      facts: { ...r, policy: r.name },
     });
   }
   return { objects };
