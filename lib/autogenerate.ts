@@ -104,7 +104,7 @@ export async function autogenerate(
 
   const forward = generateSql(before, after);
   const backward = generateSql(after, before);
-  const unsupported = [...forward.unsupported, ...backward.unsupported];
+  const unsupported = [...new Set([...forward.unsupported, ...backward.unsupported])];
   if (unsupported.length > 0) {
     throw new StrataError(
       "PROOF_FAILED",

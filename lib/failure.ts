@@ -28,6 +28,14 @@ export function firstCodeLine(section: Section): number {
 
 const DIRECTION_WORD = { up: "apply", down: "roll back" } as const;
 
+/** strata's own advice where PostgreSQL gives none. */
+const HINTS: Record<string, string> = {
+  "55P03": "Another session holds a lock on that object (see pg_locks and pg_stat_activity); " +
+    "run again when it is free, or give it longer with --lock-wait",
+  "57014": "The statement ran longer than --statement-timeout allows; raise it for this run " +
+    "(or run the change in smaller steps)",
+};
+
 /**
  * `text` is what was sent, starting with `section.sql` (each mode) or one
  * statement that starts at `statementLine` in the file (none mode).
@@ -58,7 +66,7 @@ export function revisionFailure(
     return new StrataError("MIGRATION_FAILED", `${action}: ${redact(error.message)}`, {
       file: file.path,
       line,
-      hint: error.hint ? redact(error.hint) : undefined,
+      hint: error.hint ? redact(error.hint) : HINTS[error.sqlstate],
       details: {
         revision: file.id,
         sqlstate: error.sqlstate,

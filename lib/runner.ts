@@ -79,29 +79,13 @@ async function runEach(
   parents: string[],
   direction: Direction,
 ): Promise<void> {
-  const section = direction === "up" ? file.up : file.down!;
   const text = eachModeSql(names, file, parents, direction);
   try {
     // Session timeouts are restored in the same round trip: a revision that
     // resets them must not change them for the revisions after it.
     await engine.exec(`${text}\n${engine.sessionResetSql}`);
   } catch (error) {
-    let failure = revisionFailure(error, file, direction, {
-      text: section.sql,
-      line: section.line,
-      fallbackLine: firstCodeLine(section),
-    });
-    // A statement timeout would cost its whole wait again: not replayed.
-    if (error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014") {
-      const failing = await locateFailingStatement(engine, section.sql);
-      if (failing) {
-        failure = revisionFailure(error, file, direction, {
-          text: failing.sql,
-          line: section.line + failing.line - 1,
-          statement: failing.sql,
-        });
-      }
-    }
+    const failure = await sectionFailure(engine, error, file, direction);
     if (failure.code === "MIGRATION_FAILED") {
       // The revision rolled back; the journal still records that it was tried.
       await engine.exec(journalSql(names, {
@@ -123,6 +107,37 @@ async function runEach(
  */
 const TRANSACTION_CONTROL_REGEXP =
   /^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/i;
+
+/**
+ * A failed each-mode section as an error naming its line: PostgreSQL's
+ * position when it gives one, else the statement found by replaying the
+ * section in a transaction that is always rolled back.
+ */
+export async function sectionFailure(
+  engine: Engine,
+  error: unknown,
+  file: MigrationFile,
+  direction: Direction,
+): Promise<StrataError> {
+  const section = direction === "up" ? file.up : file.down!;
+  const failure = revisionFailure(error, file, direction, {
+    text: section.sql,
+    line: section.line,
+    fallbackLine: firstCodeLine(section),
+  });
+  // A statement timeout would cost its whole wait again: not replayed.
+  if (error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014") {
+    const failing = await locateFailingStatement(engine, section.sql);
+    if (failing) {
+      return revisionFailure(error, file, direction, {
+        text: failing.sql,
+        line: section.line + failing.line - 1,
+        statement: failing.sql,
+      });
+    }
+  }
+  return failure;
+}
 
 async function locateFailingStatement(engine: Engine, sql: string): Promise<Statement | null> {
   let statements: Statement[];

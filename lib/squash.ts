@@ -35,7 +35,9 @@ function terminated(sql: string): string {
   const body = sql.replace(/\s+$/, "");
   const code = body.split("\n").filter((line) => line.trim() && !line.trim().startsWith("--"));
   if (code.length === 0) return body;
-  return code[code.length - 1].trim().endsWith(";") ? body : `${body}\n;`;
+  // A trailing "-- comment;" must not pass for a semicolon: an extra empty statement is harmless.
+  const last = code[code.length - 1].trim();
+  return last.endsWith(";") && !last.includes("--") ? body : `${body}\n;`;
 }
 
 /** `transaction: none` revisions go into the baseline's one transaction only when nothing in them forbids it. */
@@ -94,28 +96,48 @@ export async function planSquash(
   if (order.length - keep < 2) return null;
   const replaced = order.slice(0, order.length - keep);
   const kept = order.slice(order.length - keep);
+  const mergeAfter = (i: number) =>
+    replaced.slice(i).find((file) => graph.parents.get(file.id)!.length > 1);
+  const mergeRefusal = (merge: MigrationFile) =>
+    refuse(
+      `Cannot squash across a merge: "${merge.id}" joins ${
+        graph.parents.get(merge.id)!.join(", ")
+      }`,
+      merge,
+      "Squash only a straight line: keep more revisions (a larger N) so the squash ends " +
+        "before the branches split",
+      merge.parentsLine,
+    );
   for (const [i, file] of replaced.entries()) {
     const parents = graph.parents.get(file.id)!;
     const children = graph.children.get(file.id)!;
-    if (
-      parents.length > 1 || (i === 0 ? parents.length !== 0 : parents[0] !== replaced[i - 1].id)
-    ) {
+    if (i > 0 && parents.length === 0) {
       throw refuse(
-        `Cannot squash across a merge or a second root: "${file.id}" has parents ${
-          parents.join(", ") || "(none)"
-        }`,
+        `Cannot squash across a second root: "${file.id}" has no parents`,
         file,
-        "Squash only a straight line: choose a larger N so the range starts after the merge",
+        "Squash only a straight line: keep more revisions (a larger N)",
         file.parentsLine,
       );
     }
-    if (children.length > 1) {
+    if (parents.length > 1) throw mergeRefusal(file);
+    // The last one may fork: its children are all kept, and follow the baseline.
+    if (children.length > 1 && i < replaced.length - 1) {
+      const merge = mergeAfter(i);
+      if (merge) throw mergeRefusal(merge);
       throw refuse(
         `Cannot squash across a branch: "${file.id}" has ${children.length} children (${
           children.join(", ")
         })`,
         file,
-        "Merge the branches first (strata merge), or choose a larger N",
+        "Merge the branches first (strata merge), or keep more revisions (a larger N)",
+      );
+    }
+    if (i > 0 && parents[0] !== replaced[i - 1].id) {
+      throw refuse(
+        `Cannot squash: "${file.id}" does not follow "${replaced[i - 1].id}" in a straight line`,
+        file,
+        "Squash only a straight line: keep more revisions (a larger N)",
+        file.parentsLine,
       );
     }
     await assertJoinable(file);

@@ -4,6 +4,7 @@
  * one before its up. One database for the whole run, two snapshots a step.
  */
 import type { Engine } from "./db/engine.ts";
+import type { ScratchDatabases } from "./schema/scratch.ts";
 import { StrataError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import { runSection } from "./schema/build.ts";
@@ -36,15 +37,21 @@ async function attempt(work: () => Promise<void>): Promise<StrataError | null> {
 }
 
 /**
- * Walk `graph` on `engine`; `each` hears every step as it finishes. Stops at
- * the first revision whose SQL fails, since nothing after it can run.
+ * Walk `graph` on databases from `scratch`; `each` hears every step as it
+ * finishes. A down that leaves the schema wrong is reported and the walk goes
+ * on from a fresh database built up to that revision; a revision whose SQL
+ * fails ends it, since nothing after it can run.
  */
 export async function verifyGraph(
-  engine: Engine,
+  scratch: ScratchDatabases,
   graph: Graph,
+  started: (label: string) => void,
   each: (step: VerifyStep, index: number) => void,
-): Promise<VerifyStep[]> {
+): Promise<{ steps: VerifyStep[]; label: string }> {
   const steps: VerifyStep[] = [];
+  let engine: Engine = await scratch.open();
+  const label = engine.label;
+  started(label);
   let before: Snapshot = await snapshot(engine, NO_EXCLUDE);
   for (const [index, id] of graph.order.entries()) {
     const file = graph.files.get(id)!;
@@ -76,19 +83,28 @@ export async function verifyGraph(
       break;
     }
     const diff = diffSnapshots(before, await snapshot(engine, NO_EXCLUDE));
+    if (!isEmpty(diff)) {
+      finish({ kind: "not-restored", diff });
+      // What the broken down left behind would taint the rest: start over clean.
+      await engine.close();
+      engine = await scratch.open();
+      const rebuilt = await attempt(async () => {
+        for (const done of graph.order.slice(0, index + 1)) {
+          await runSection(engine, graph.files.get(done)!, "up");
+        }
+      });
+      if (rebuilt) break;
+      before = await snapshot(engine, NO_EXCLUDE);
+      continue;
+    }
     // Up again, so the next revision starts where it would in real life.
     const againError = await attempt(() => runSection(engine, file, "up"));
     before = await snapshot(engine, NO_EXCLUDE);
-    if (!isEmpty(diff)) {
-      finish({ kind: "not-restored", diff });
-      if (againError) break;
-      continue;
-    }
     if (againError) {
       finish({ kind: "failed", error: againError, phase: "up again" });
       break;
     }
     finish({ kind: "ok" });
   }
-  return steps;
+  return { steps, label };
 }

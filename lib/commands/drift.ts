@@ -6,6 +6,7 @@
 import { diffCount, diffJson, diffSnapshots, formatDiff, isEmpty } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { buildUp } from "../schema/build.ts";
+import { reconcileViews } from "../schema/reconcile.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
 import { type Context, names, positionals, readState, withGraphAndEngine } from "./context.ts";
@@ -25,16 +26,16 @@ export async function drift(ctx: Context): Promise<number> {
     const actual = await snapshot(engine, { exclude });
     const applied = state.applied.map((id) => graph.files.get(id)!);
     const scratch = scratchDatabases(ctx.flags.scratch);
-    let expected;
+    let diff;
     try {
       const model = await scratch.open();
       await buildUp(model, applied);
-      expected = await snapshot(model, { exclude });
+      const expected = await snapshot(model, { exclude });
+      // Read as "what happened out of band": added = in the database only.
+      diff = await reconcileViews(model, diffSnapshots(expected, actual));
     } finally {
       await scratch.dispose();
     }
-    // Read as "what happened out of band": added = in the database only.
-    const diff = diffSnapshots(expected, actual);
     const drifted = !isEmpty(diff);
     out.document({
       ok: !drifted,

@@ -42,10 +42,9 @@ export async function verify(ctx: Context): Promise<number> {
   let steps: VerifyStep[];
   let label: string;
   try {
-    const engine = await scratch.open();
-    label = engine.label;
-    out.line(`Verifying ${graph.order.length} revision(s) on ${label}: up, down, up`);
-    steps = await verifyGraph(engine, graph, (step, index) => {
+    const started = (where: string) =>
+      out.line(`Verifying ${graph.order.length} revision(s) on ${where}: up, down, up`);
+    ({ steps, label } = await verifyGraph(scratch, graph, started, (step, index) => {
       const time = out.dim(`(${formatMs(step.ms)})`);
       const { outcome } = step;
       if (outcome.kind === "ok") out.line(`${out.green("✓")} ${step.revision} ${time}`);
@@ -63,7 +62,7 @@ export async function verify(ctx: Context): Promise<number> {
         );
       }
       out.progress(index + 1, graph.order.length);
-    });
+    }));
   } finally {
     await scratch.dispose();
   }

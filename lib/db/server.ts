@@ -7,6 +7,7 @@ import postgres from "postgres";
 import { StrataError } from "../errors.ts";
 import { redact, redactUrl } from "../redact.ts";
 import { pgpassPassword } from "./pgpass.ts";
+import { Watchdog } from "./watchdog.ts";
 import {
   ConnectionLost,
   type Engine,
@@ -42,6 +43,10 @@ function translate(error: unknown): unknown {
   }
   return error;
 }
+
+/** Whether this backend already holds the key (pg_locks keeps both halves of a two-key lock). */
+const HELD_HERE = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted
+  AND l.pid = pg_backend_pid() AND l.classid = k.a::oid AND l.objid = k.b::oid AND l.objsubid = 2)`;
 
 const POOLER_HINT =
   "This looks like a transaction pooler (PgBouncer): session locks and settings do not " +
@@ -84,9 +89,11 @@ function unixSocket(url: string): { url: string; path: string } | null {
 export async function openServer(url: string, options: EngineOptions): Promise<Engine> {
   const label = redactUrl(url);
   let sql: postgres.Sql;
+  let socket: ReturnType<typeof unixSocket> = null;
+  let password: string | undefined;
   try {
-    const socket = unixSocket(url);
-    const password = pgpassPassword(url, socket?.path ?? null);
+    socket = unixSocket(url);
+    password = pgpassPassword(url, socket?.path ?? null);
     sql = postgres(socket?.url ?? url, {
       ...(socket ? { path: socket.path } : {}),
       ...(password !== undefined ? { password } : {}),
@@ -136,9 +143,13 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
     clearTimeout(timer);
   }
 
+  // A link that goes silent without closing (a frozen NAT, a dead path) would
+  // leave a query waiting forever: the watchdog asks the server, on a second
+  // connection, what became of it.
+  const watchdog = new Watchdog(socket, url, password, options, () => backendPid);
   async function run<T>(work: () => Promise<T>): Promise<T> {
     try {
-      return await work();
+      return await watchdog.watch(work(), () => sql.end({ timeout: 0 }).catch(() => {}));
     } catch (error) {
       throw translate(error);
     }
@@ -159,19 +170,24 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
         // Polled, never blocking: a session blocked in pg_advisory_lock holds a
         // snapshot that makes the holder's CREATE INDEX CONCURRENTLY wait on it.
-        const [row] = await engine.query<{ ok: boolean; a: number; b: number; pid: number }>(
-          `SELECT pg_try_advisory_lock(k.a, k.b) AS ok, k.a, k.b, pg_backend_pid() AS pid
-             FROM (SELECT hashtext(current_database()) & 2147483647 AS a,
-                          hashtext(coalesce($1, current_schema()) || '.' || $2) & 2147483647 AS b) k`,
-          [schema, table],
+        // Taken only on our own backend, and never when that backend already
+        // holds it: behind a transaction pooler another client shares it.
+        const [row] = await engine.query<
+          { ok: boolean | null; a: number; b: number; pid: number; shared: boolean }
+        >(
+          // OFFSET 0 keeps the subquery apart, so "held" is read before the lock is taken.
+          `SELECT CASE WHEN s.pid = $3 AND NOT s.held THEN pg_try_advisory_lock(s.a, s.b) END AS ok,
+                  s.a, s.b, s.pid, s.held AS shared
+             FROM (SELECT k.a, k.b, pg_backend_pid() AS pid, ${HELD_HERE} AS held
+                     FROM (SELECT hashtext(current_database()) & 2147483647 AS a,
+                                  hashtext(coalesce($1, current_schema()) || '.' || $2) & 2147483647 AS b) k
+                   OFFSET 0) s`,
+          [schema, table, backendPid],
         );
         const keys: [number, number] = [row.a, row.b];
-        if (row.pid !== backendPid) {
-          // Another backend answered on the same connection: a transaction
-          // pooler sits in between, and a session lock would outlive us there.
-          if (row.ok) {
-            await engine.query("SELECT pg_advisory_unlock($1, $2)", keys).catch(() => {});
-          }
+        if (row.pid !== backendPid || row.shared) {
+          // Another backend answered on our connection, or ours is shared with
+          // a client that holds the lock: a transaction pooler sits in between.
           throw new StrataError(
             "CONFIG",
             `Cannot lock ${label}: a connection pooler answers on it`,
@@ -193,10 +209,24 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       if (!locked) return;
       const keys = locked;
       locked = null;
-      await engine.query("SELECT pg_advisory_unlock($1, $2)", keys);
+      // Only our backend can release the lock; a pooler may route elsewhere.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const [row] = await engine.query<{ pid: number }>(
+          `SELECT pg_backend_pid() AS pid,
+                  CASE WHEN pg_backend_pid() = $3 THEN pg_advisory_unlock($1, $2) END AS done`,
+          [...keys, backendPid],
+        );
+        if (row.pid === backendPid) return;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // Never leave the lock on a pooled connection: end that session once idle.
+      await engine.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND state = 'idle'`,
+        [backendPid],
+      );
     },
     async close() {
-      await sql.end({ timeout: 1 }).catch(() => {});
+      await Promise.all([sql.end({ timeout: 1 }).catch(() => {}), watchdog.close()]);
     },
   };
   return engine;

@@ -6,6 +6,7 @@
 import type { Engine } from "../db/engine.ts";
 import { revisionFailure } from "../failure.ts";
 import type { MigrationFile } from "../migration_file.ts";
+import { sectionFailure } from "../runner.ts";
 import { splitStatements, SqlSyntaxError } from "../sql_split.ts";
 import { StrataError } from "../errors.ts";
 
@@ -21,7 +22,7 @@ export async function runSection(
     try {
       await engine.exec(section.sql);
     } catch (error) {
-      throw revisionFailure(error, file, direction, { text: section.sql, line: section.line });
+      throw await sectionFailure(engine, error, file, direction);
     }
     return;
   }

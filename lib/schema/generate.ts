@@ -52,6 +52,20 @@ function byReference(objects: SchemaObject[]): SchemaObject[] {
   return out;
 }
 
+function usesNewLabel(
+  diff: ReturnType<typeof diffSnapshots>,
+  before: SchemaObject,
+  after: SchemaObject,
+): boolean {
+  const fresh = ddl.enumLabels(after).filter((label) => !ddl.enumLabels(before).includes(label));
+  const texts = [...diff.added, ...diff.changed.map((c) => c.after)]
+    .filter((o) => o !== after).map((o) => o.definition);
+  return fresh.some((label) => {
+    const quoted = `'${label.replace(/'/g, "''")}'`;
+    return texts.some((text) => text.includes(quoted));
+  });
+}
+
 export function generateSql(from: Snapshot, to: Snapshot): Generated {
   const diff = diffSnapshots(from, to);
   const statements: GeneratedStatement[] = [];
@@ -103,7 +117,9 @@ export function generateSql(from: Snapshot, to: Snapshot): Generated {
         break;
       }
       case "type": {
-        const added = after.facts?.kind === "e" ? ddl.addEnumValues(before, after) : null;
+        let added = after.facts?.kind === "e" ? ddl.addEnumValues(before, after) : null;
+        // A value added in this transaction cannot be used in it: then rebuild the type.
+        if (added && usesNewLabel(diff, before, after)) added = null;
         if (added) enumChanges.push(...added);
         else if (after.facts?.kind === "e") {
           const users = [...to.objects.values()].filter((c) =>

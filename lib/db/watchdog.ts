@@ -1,0 +1,96 @@
+/**
+ * When a query has gone unanswered for a while, ask the server on a second
+ * connection what became of it. A backend still working is left alone (long
+ * migrations are normal); a backend that finished, or is gone, or a server
+ * that cannot be reached at all, means the link is dead: the first connection
+ * is dropped, its backend ended (which frees the migration lock), and the
+ * caller gets ConnectionLost, so the ledger decides what committed.
+ */
+import postgres from "postgres";
+import { ConnectionLost, type EngineOptions } from "./engine.ts";
+
+const SETTLED_SQL = `SELECT state, now() - state_change > interval '1 second' AS settled
+                       FROM pg_stat_activity WHERE pid = $1`;
+
+export class Watchdog {
+  #side: postgres.Sql | null = null;
+  readonly #intervalMs: number;
+
+  constructor(
+    private readonly socket: { url: string; path: string } | null,
+    private readonly url: string,
+    private readonly password: string | undefined,
+    private readonly options: EngineOptions,
+    private readonly backendPid: () => number,
+  ) {
+    this.#intervalMs = Math.max(1_000, options.connectTimeoutMs);
+  }
+
+  #connection(): postgres.Sql {
+    this.#side ??= postgres(this.socket?.url ?? this.url, {
+      ...(this.socket ? { path: this.socket.path } : {}),
+      ...(this.password !== undefined ? { password: this.password } : {}),
+      max: 1,
+      prepare: false,
+      fetch_types: false,
+      connect_timeout: Math.max(1, Math.ceil(this.options.connectTimeoutMs / 1000)),
+      onnotice: () => {},
+      connection: { application_name: "strata watchdog" },
+    });
+    return this.#side;
+  }
+
+  /** Whether the backend still works on our query; false when the link must be dead. */
+  async #alive(): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const rows = await Promise.race([
+        this.#connection().unsafe(SETTLED_SQL, [this.backendPid()]),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timeout")), this.options.connectTimeoutMs);
+        }),
+      ]);
+      if (rows.length === 0) return false;
+      return rows[0].state === "active" || !rows[0].settled;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** `pending`, unless the link is found dead first; then `drop` runs and ConnectionLost is thrown. */
+  watch<T>(pending: Promise<T>, drop: () => void): Promise<T> {
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const dead = new Promise<never>((_, reject) => {
+      const check = async () => {
+        if (done) return;
+        if (await this.#alive()) {
+          if (!done) timer = setTimeout(check, this.#intervalMs);
+          return;
+        }
+        if (done) return;
+        drop();
+        await this.#connection().unsafe("SELECT pg_terminate_backend($1)", [this.backendPid()])
+          .catch(() => {});
+        reject(
+          new ConnectionLost(
+            `no reply from the server, and it no longer runs the query (waited about ${
+              Math.round(this.#intervalMs / 1000)
+            }s); the connection is considered lost`,
+          ),
+        );
+      };
+      timer = setTimeout(check, this.#intervalMs);
+    });
+    return Promise.race([pending, dead]).finally(() => {
+      done = true;
+      clearTimeout(timer);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#side?.end({ timeout: 0 }).catch(() => {});
+  }
+}

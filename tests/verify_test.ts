@@ -1,0 +1,479 @@
+/**
+ * `strata verify` end to end: the real CLI in scratch folders, on the
+ * embedded engine in memory (the default) and on a scratch server database
+ * (`--scratch URL`). verify needs no configured database and never touches
+ * one. Each run opens an in-memory PGlite (a few seconds), so the human and
+ * the `--json` run of a case go side by side.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { buildGraph } from "../lib/graph.ts";
+import { loadMigrations } from "../lib/migration_dir.ts";
+import {
+  type CliResult,
+  copyExamples,
+  dump,
+  embeddedTest,
+  EXAMPLES,
+  expectExit,
+  parseJson,
+  queryDb,
+  serverDirTest,
+  strata,
+  writeMigration,
+} from "./helpers.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** A step's time as verify prints it: `(12ms)`, `(1.20s)`, `(1m3s)`. */
+const TIME = String.raw`\((?:\d+ms|\d+\.\d\ds|\d+m\d+s)\)`;
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Run `strata verify ...` twice side by side: human output, and `--json` parsed. */
+async function verifyBoth(
+  dir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ human: CliResult; json: CliResult; doc: Json }> {
+  const [human, json] = await Promise.all([
+    strata(["verify", ...args], { cwd: dir, env }),
+    strata(["verify", ...args, "--json"], { cwd: dir, env }),
+  ]);
+  const doc = parseJson(json, `verify ${args.join(" ")} --json`);
+  assert.equal(doc.command, "verify");
+  return { human, json, doc };
+}
+
+/** The line of `stdout` about `revision` (starts with a mark, then the id, then its time). */
+function lineOf(r: CliResult, revision: string): string {
+  const line = r.stdout.split("\n").find((l) => new RegExp(`^\\S+ ${escape(revision)} `).test(l));
+  assert.ok(line, `no line for ${revision}\n${dump(r)}`);
+  assert.match(line, new RegExp(`^\\S+ ${escape(revision)} ${TIME}`), `its time\n${dump(r)}`);
+  return line;
+}
+
+/** The lines printed under a revision's line (its diff), up to the next revision or summary. */
+function blockOf(r: CliResult, revision: string): string {
+  const lines = r.stdout.split("\n");
+  const at = lines.indexOf(lineOf(r, revision));
+  const rest = lines.slice(at + 1);
+  const end = rest.findIndex((l) => !l.startsWith(" "));
+  return rest.slice(0, end < 0 ? rest.length : end).join("\n");
+}
+
+const step = (doc: Json, revision: string): Json => {
+  const found = doc.revisions.find((s: Json) => s.revision === revision);
+  assert.ok(found, `no step for ${revision} in ${JSON.stringify(doc.revisions, null, 2)}`);
+  return found;
+};
+
+const names = (entries: Json[]) => entries.map((o: Json) => `${o.kind} ${o.name}`);
+
+// ---------------------------------------------------------------------------
+// A small set around one table: the base every planted case builds on
+
+const BASE_ID = "20250101_0000_things";
+const BASE = `-- message: things
+-- parents:
+-- up
+CREATE TABLE things (id int PRIMARY KEY, name text NOT NULL DEFAULT 'unnamed');
+-- down
+DROP TABLE things;
+`;
+
+/**
+ * The three planted downs. `rerunnable`: the ups say IF NOT EXISTS / OR
+ * REPLACE, so running an up again over what its down left behind succeeds;
+ * without it they are plain CREATEs, which then fail the second time.
+ */
+const INDEX_ID = "20250102_0000_name_index";
+const DEFAULT_ID = "20250103_0000_name_default";
+const FUNCTION_ID = "20250104_0000_function";
+const LAST_ID = "20250105_0000_widgets";
+
+function plantedSet(rerunnable: boolean): Array<[string, string]> {
+  return [
+    [BASE_ID, BASE],
+    // Down forgets the index its up created (it drops only the column).
+    [
+      INDEX_ID,
+      `-- message: index things by name
+-- up
+ALTER TABLE things ADD COLUMN slug text;
+CREATE INDEX ${rerunnable ? "IF NOT EXISTS " : ""}things_name_idx ON things (name);
+-- down
+ALTER TABLE things DROP COLUMN slug;
+`,
+    ],
+    // Up changes a column default; down drops it instead of putting 'unnamed' back.
+    [
+      DEFAULT_ID,
+      `-- message: anonymous things
+-- up
+ALTER TABLE things ALTER COLUMN name SET DEFAULT 'anonymous';
+ALTER TABLE things ADD COLUMN kind text;
+-- down
+ALTER TABLE things DROP COLUMN kind;
+ALTER TABLE things ALTER COLUMN name DROP DEFAULT;
+`,
+    ],
+    // Down forgets the function its up created (it drops only the table).
+    [
+      FUNCTION_ID,
+      `-- message: a function and a table
+-- up
+CREATE ${rerunnable ? "OR REPLACE " : ""}FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TABLE gadgets (id int);
+-- down
+DROP TABLE gadgets;
+`,
+    ],
+    // A revision whose down is right.
+    [LAST_ID, LAST],
+  ];
+}
+
+const LAST = `-- message: widgets
+-- up
+CREATE TABLE widgets (id int PRIMARY KEY, thing_id int REFERENCES things (id));
+-- down
+DROP TABLE widgets;
+`;
+
+async function writeSet(dir: string, files: Array<[string, string]>): Promise<string> {
+  const migrations = join(dir, "migrations");
+  for (const [id, text] of files) await writeMigration(migrations, id, text);
+  return migrations;
+}
+
+// ---------------------------------------------------------------------------
+// The example migrations
+
+embeddedTest(
+  "verify: the example migrations pass, one timed line each; the configured database is never touched",
+  async (dir, db) => {
+    await copyExamples(dir);
+    // A configured embedded database: verify must not open, let alone create, it.
+    await Deno.writeTextFile(join(dir, "strata.json"), JSON.stringify({ database: db }));
+    const order = buildGraph(await loadMigrations(EXAMPLES)).order;
+    assert.equal(order.length, 13);
+
+    const { human, json, doc } = await verifyBoth(dir);
+    expectExit(human, 0, "verify");
+    const revisionLines = human.stdout.split("\n").filter((l) => /^\S+ \d{8}_/.test(l));
+    assert.deepEqual(
+      revisionLines.map((l) => l.split(" ")[1]),
+      order,
+      `one line per revision, in graph order\n${dump(human)}`,
+    );
+    for (const id of order) {
+      assert.match(lineOf(human, id), new RegExp(`^✓ ${id} ${TIME}$`));
+    }
+    assert.match(human.stdout, /^Verifying 13 revision\(s\) on pglite:memory/m);
+    assert.match(human.stdout, /^13 of 13 revision\(s\) verified in \S+$/m, dump(human));
+    assert.doesNotMatch(human.stdout + human.stderr, /irreversible|does not restore/);
+
+    expectExit(json, 0, "verify --json");
+    assert.equal(doc.ok, true);
+    assert.equal(doc.database, "pglite:memory");
+    assert.equal(doc.strict, false);
+    assert.deepEqual(doc.revisions.map((s: Json) => s.revision), order);
+    for (const s of doc.revisions) {
+      assert.equal(s.result, "ok", JSON.stringify(s));
+      assert.equal(typeof s.ms, "number");
+      assert.ok(s.ms >= 0);
+      assert.equal(s.diff, undefined);
+    }
+    assert.deepEqual(doc.notRestored, []);
+    assert.deepEqual(doc.failed, []);
+    assert.deepEqual(doc.irreversible, []);
+    assert.equal(typeof doc.ms, "number");
+
+    const created = await Deno.stat(db.slice("pglite:".length)).then(() => true, () => false);
+    assert.equal(created, false, `verify created the configured database ${db}`);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["migrations", "strata.json"],
+      "verify wrote nothing in the working folder",
+    );
+  },
+);
+
+// ---------------------------------------------------------------------------
+// Three planted downs that do not restore the schema
+
+embeddedTest(
+  "verify: downs that forget an index, a column default or a function are each reported with the object",
+  async (dir) => {
+    await writeSet(dir, plantedSet(true));
+    const { human, json, doc } = await verifyBoth(dir);
+
+    expectExit(human, 1, "verify");
+    assert.match(lineOf(human, BASE_ID), /^✓ /);
+    for (const id of [INDEX_ID, DEFAULT_ID, FUNCTION_ID]) {
+      assert.match(lineOf(human, id), /^✗ .*: down does not restore the schema$/);
+    }
+    assert.match(lineOf(human, LAST_ID), /^✓ /);
+    assert.match(
+      human.stdout,
+      /^2 of 5 revision\(s\) verified in \S+; 3 down\(s\) do not restore the schema$/m,
+    );
+    // Each revision's block names its own object, and only that one.
+    const index = blockOf(human, INDEX_ID);
+    assert.match(index, /^\s+\+ index public\.things_name_idx: CREATE INDEX things_name_idx/m);
+    assert.equal(index.split("\n").length, 1, index);
+    const column = blockOf(human, DEFAULT_ID);
+    assert.match(column, /^\s+~ column public\.things\.name$/m);
+    assert.match(column, /was: text DEFAULT 'unnamed'::text NOT NULL/);
+    assert.match(column, /now: text NOT NULL/);
+    assert.equal(column.split("\n").length, 3, column);
+    const fn = blockOf(human, FUNCTION_ID);
+    assert.match(fn, /^\s+\+ function public\.f\(\): CREATE OR REPLACE FUNCTION public\.f\(\)/m);
+    assert.equal(fn.split("\n").length, 1, fn);
+
+    expectExit(json, 1, "verify --json");
+    assert.equal(doc.ok, false);
+    assert.deepEqual(doc.notRestored, [INDEX_ID, DEFAULT_ID, FUNCTION_ID]);
+    assert.deepEqual(doc.failed, []);
+    assert.deepEqual(doc.irreversible, []);
+    assert.deepEqual(doc.revisions.map((s: Json) => s.result), [
+      "ok",
+      "not-restored",
+      "not-restored",
+      "not-restored",
+      "ok",
+    ]);
+    assert.equal(step(doc, INDEX_ID).file, join("migrations", `${INDEX_ID}.sql`));
+    assert.equal(step(doc, BASE_ID).diff, undefined);
+
+    const indexDiff = step(doc, INDEX_ID).diff;
+    assert.deepEqual(names(indexDiff.added), ["index public.things_name_idx"]);
+    assert.deepEqual([indexDiff.removed, indexDiff.changed], [[], []]);
+    assert.match(indexDiff.added[0].definition, /ON public\.things USING btree \(name\)/);
+
+    const defaultDiff = step(doc, DEFAULT_ID).diff;
+    assert.deepEqual(names(defaultDiff.changed), ["column public.things.name"]);
+    assert.deepEqual([defaultDiff.added, defaultDiff.removed], [[], []]);
+    const [change] = defaultDiff.changed;
+    assert.match(change.before.definition, /DEFAULT 'unnamed'/, "before the up");
+    assert.doesNotMatch(change.after.definition, /DEFAULT/, "after the down");
+
+    const functionDiff = step(doc, FUNCTION_ID).diff;
+    assert.deepEqual(names(functionDiff.added), ["function public.f()"]);
+    assert.deepEqual([functionDiff.removed, functionDiff.changed], [[], []]);
+  },
+);
+
+embeddedTest(
+  "verify: goes on past a down that left its object behind when the up cannot run twice",
+  async (dir) => {
+    // The same plants with plain CREATEs, as people write them: the second
+    // up of the index and the function revisions then fails on the leftover
+    // object. The issue asks for every revision whose down does not restore.
+    await writeSet(dir, plantedSet(false));
+    const r = await strata(["verify", "--json"], { cwd: dir });
+    expectExit(r, 1, "verify --json");
+    const doc = parseJson(r, "verify --json");
+    assert.deepEqual(
+      doc.notRestored,
+      [INDEX_ID, DEFAULT_ID, FUNCTION_ID],
+      `every planted revision is reported\n${dump(r)}`,
+    );
+    assert.deepEqual(
+      doc.revisions.map((s: Json) => s.revision),
+      [BASE_ID, INDEX_ID, DEFAULT_ID, FUNCTION_ID, LAST_ID],
+      `every revision is walked\n${dump(r)}`,
+    );
+    assert.deepEqual(names(step(doc, INDEX_ID).diff.added), ["index public.things_name_idx"]);
+    assert.deepEqual(names(step(doc, DEFAULT_ID).diff.changed), ["column public.things.name"]);
+    assert.deepEqual(names(step(doc, FUNCTION_ID).diff.added), ["function public.f()"]);
+    assert.equal(step(doc, LAST_ID).result, "ok");
+  },
+);
+
+// ---------------------------------------------------------------------------
+// Irreversible revisions
+
+embeddedTest(
+  "verify: a revision without down is a warning (exit 0), an error with --strict (exit 1)",
+  async (dir) => {
+    const noDown = "20250102_0000_no_down";
+    const commentsOnly = "20250103_0000_comment_down";
+    await writeSet(dir, [
+      [BASE_ID, BASE],
+      [noDown, "-- up\nALTER TABLE things ADD COLUMN legacy text;\n"],
+      [commentsOnly, "-- up\nDROP TABLE things;\n-- down\n-- cannot bring the rows back\n"],
+      [LAST_ID, LAST.replace(" REFERENCES things (id)", "")],
+    ]);
+    const [human, strictJson] = await Promise.all([
+      strata(["verify"], { cwd: dir }),
+      strata(["verify", "--strict", "--json"], { cwd: dir }),
+    ]);
+
+    expectExit(human, 0, "verify");
+    for (const id of [noDown, commentsOnly]) {
+      const line = lineOf(human, id);
+      assert.match(line, /^! /, "a warning mark");
+      assert.match(line, /irreversible/);
+    }
+    assert.match(lineOf(human, BASE_ID), /^✓ /);
+    assert.match(lineOf(human, LAST_ID), /^✓ /, "verification goes on after them");
+    assert.match(human.stdout, /^2 of 4 revision\(s\) verified in \S+; 2 irreversible$/m);
+
+    expectExit(strictJson, 1, "verify --strict --json");
+    const doc = parseJson(strictJson, "verify --strict --json");
+    assert.equal(doc.ok, false);
+    assert.equal(doc.strict, true);
+    assert.deepEqual(doc.irreversible, [noDown, commentsOnly]);
+    assert.equal(step(doc, noDown).result, "irreversible");
+    assert.equal(step(doc, commentsOnly).result, "irreversible");
+    assert.equal(step(doc, LAST_ID).result, "ok");
+    assert.deepEqual(doc.notRestored, []);
+    assert.deepEqual(doc.failed, []);
+  },
+);
+
+// ---------------------------------------------------------------------------
+// SQL that fails
+
+embeddedTest("verify: an up that fails names the file and the failing line", async (dir) => {
+  const broken = "20250102_0000_broken";
+  await writeSet(dir, [
+    [BASE_ID, BASE],
+    [
+      broken,
+      // line 1 "-- up", 2 a comment, 3 fine, 4 fails at run time (no error position)
+      "-- up\n-- a table, then a change to one that does not exist\n" +
+      "CREATE TABLE ok_one (id int);\nALTER TABLE no_such_table ADD COLUMN x int;\n" +
+      "-- down\nDROP TABLE ok_one;\n",
+    ],
+    [LAST_ID, LAST],
+  ]);
+  const file = join("migrations", `${broken}.sql`);
+  const { human, json, doc } = await verifyBoth(dir);
+
+  expectExit(human, 1, "verify");
+  const line = lineOf(human, broken);
+  assert.match(line, /^✗ /);
+  assert.match(line, /up failed/);
+  assert.match(line, /no_such_table/);
+  assert.ok(line.includes(`${file}:4:`), `names ${file}:4\n${dump(human)}`);
+  assert.match(human.stdout, new RegExp(`; ${broken} failed to run`));
+
+  expectExit(json, 1, "verify --json");
+  assert.equal(doc.ok, false);
+  assert.deepEqual(doc.failed, [broken]);
+  const failed = step(doc, broken);
+  assert.equal(failed.result, "failed");
+  assert.equal(failed.phase, "up");
+  assert.equal(failed.error.code, "MIGRATION_FAILED");
+  assert.equal(failed.error.sqlstate, "42P01");
+  assert.equal(failed.error.file, file);
+  assert.equal(failed.error.line, 4, "the line of the failing statement");
+  // Nothing after a revision that cannot run can be verified.
+  assert.equal(doc.revisions.at(-1).revision, broken);
+});
+
+embeddedTest(
+  "verify: a syntax error in an up, and a down that fails, are located",
+  async (dir) => {
+    const syntax = "20250102_0000_syntax";
+    const badDown = "20250102_0000_bad_down";
+    // Two separate folders, run side by side.
+    const one = join(dir, "one");
+    const two = join(dir, "two");
+    await writeSet(one, [
+      [BASE_ID, BASE],
+      [syntax, "-- up\nCREATE TABLE a (id int);\n\nCREATE TABLE b (id int,);\n-- down\n"],
+    ]);
+    await writeSet(two, [
+      [BASE_ID, BASE],
+      [badDown, "-- up\nCREATE TABLE c (id int);\n-- down\nDROP TABLE c;\nDROP TABLE nope;\n"],
+    ]);
+    const [r1, r2] = await Promise.all([
+      strata(["verify", "--json"], { cwd: one }),
+      strata(["verify", "--json"], { cwd: two }),
+    ]);
+    expectExit(r1, 1, "verify (syntax error)");
+    const s1 = step(parseJson(r1, "verify --json"), syntax);
+    assert.equal(s1.result, "failed");
+    assert.equal(s1.phase, "up");
+    assert.equal(s1.error.sqlstate, "42601");
+    assert.equal(s1.error.file, join("migrations", `${syntax}.sql`));
+    assert.equal(s1.error.line, 4);
+
+    expectExit(r2, 1, "verify (failing down)");
+    const doc2 = parseJson(r2, "verify --json");
+    assert.deepEqual(doc2.failed, [badDown]);
+    const s2 = step(doc2, badDown);
+    assert.equal(s2.phase, "down");
+    assert.equal(s2.error.file, join("migrations", `${badDown}.sql`));
+    assert.equal(s2.error.line, 5, "the line of DROP TABLE nope");
+  },
+);
+
+// ---------------------------------------------------------------------------
+// --scratch: a throwaway database on a server
+
+/** Whether the server `url` is on has a database `name` (pg_database is cluster-wide). */
+const databaseExists = async (url: string, name: string) =>
+  (await queryDb(url, "SELECT 1 FROM pg_database WHERE datname = $1", [name])).length > 0;
+
+serverDirTest(
+  "verify --scratch URL runs on a scratch server database and drops it; the configured one is untouched",
+  async (dir, url) => {
+    const passing = join(dir, "examples");
+    await copyExamples(passing);
+    const planted = join(dir, "planted");
+    await writeSet(planted, plantedSet(false).slice(0, 2));
+    // The configured database is the test's own; verify must leave it empty.
+    const env = { DATABASE_URL: url };
+    const [pass, fail] = await Promise.all([
+      strata(["verify", "--scratch", url, "--json"], { cwd: passing, env }),
+      strata(["verify", "--scratch", url, "--json"], { cwd: planted, env }),
+    ]);
+
+    expectExit(pass, 0, "verify --scratch (examples)");
+    const passDoc = parseJson(pass, "verify --scratch --json");
+    assert.equal(passDoc.ok, true);
+    assert.equal(passDoc.revisions.length, 13);
+    assert.ok(passDoc.revisions.every((s: Json) => s.result === "ok"));
+
+    expectExit(fail, 1, "verify --scratch (planted)");
+    const failDoc = parseJson(fail, "verify --scratch --json");
+    assert.deepEqual(failDoc.notRestored, [INDEX_ID]);
+    assert.deepEqual(names(step(failDoc, INDEX_ID).diff.added), ["index public.things_name_idx"]);
+
+    const labels = [passDoc.database, failDoc.database];
+    const scratchNames = labels.map((label: string) => {
+      const name = new URL(label).pathname.slice(1);
+      assert.match(name, /^strata_scratch_[0-9a-f]+$/, `a scratch database: ${label}`);
+      return name;
+    });
+    assert.notEqual(scratchNames[0], scratchNames[1]);
+    for (const name of scratchNames) {
+      assert.equal(await databaseExists(url, name), false, `scratch database ${name} was dropped`);
+    }
+    const tables = await queryDb(
+      url,
+      "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'",
+    );
+    assert.equal(tables.length, 0, "the configured database holds nothing");
+
+    // The human output says where it ran, password-free.
+    const human = await strata(["verify", "--scratch", url], { cwd: planted });
+    expectExit(human, 1, "verify --scratch (human)");
+    assert.match(human.stdout, /^Verifying 2 revision\(s\) on postgres:\/\/\S+\/strata_scratch_/m);
+    assert.match(blockOf(human, INDEX_ID), /\+ index public\.things_name_idx/);
+  },
+);
+
+embeddedTest("verify --scratch refuses a URL that is not a server's", async (dir) => {
+  await writeSet(dir, [[BASE_ID, BASE]]);
+  const r = await strata(["verify", "--scratch", "pglite:memory"], { cwd: dir });
+  expectExit(r, 2, "verify --scratch pglite:memory");
+  assert.match(r.stderr, /--scratch needs a postgres:\/\/ URL/);
+});
