@@ -1,21 +1,18 @@
 /**
  * Every command with its help text: the one table main.ts dispatches on.
+ * A command's module is loaded only when it runs, so `status` and `apply`
+ * never pay for loading the proof, lint and squash code.
  */
-import type { Context } from "./context.ts";
-import { backup, backups, restore } from "./backup.ts";
-import { clean } from "./clean.ts";
-import { create, merge } from "./create.ts";
-import { diff } from "./autogen.ts";
-import { drift } from "./drift.ts";
-import { current, heads, history, show } from "./inspect.ts";
-import { init } from "./init.ts";
-import { lint } from "./lint.ts";
-import { migrate } from "./migrate.ts";
-import { reset } from "./reset.ts";
-import { rehash, stamp } from "./stamp.ts";
-import { verify } from "./verify.ts";
-import { check, status } from "./status.ts";
+import type { Command, Context } from "./context.ts";
 import { positionals } from "./context.ts";
+
+/** The command `name` of a module, imported on first use. */
+function lazy<K extends string>(
+  load: () => Promise<{ [key in K]: Command }>,
+  name: K,
+): Command {
+  return async (ctx) => (await load())[name](ctx);
+}
 
 export interface CommandEntry {
   summary: string;
@@ -42,7 +39,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     usage: "init [--dir PATH] [--database URL]",
     help: "Never overwrites an existing strata.json.",
     example: "strata init --database postgres://postgres@127.0.0.1:5432/app",
-    run: init,
+    run: lazy(() => import("./init.ts"), "init"),
   },
   status: {
     summary: "the database against the files: current, heads, pending, edited, missing",
@@ -50,14 +47,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help:
       "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.",
     example: "strata status --database pglite:.strata/demo",
-    run: status,
+    run: lazy(() => import("./status.ts"), "status"),
   },
   check: {
     summary: "like status; exit 3 when anything is pending, edited, missing or branched",
     usage: "check [--json]",
     help: "For CI and cron: exit 0 when up to date, 3 when not.",
     example: "strata check || echo 'migrations pending'",
-    run: check,
+    run: lazy(() => import("./status.ts"), "check"),
   },
   create: {
     summary: "new revision file YYYYMMDD_HHMM_slug.sql whose parent is the head",
@@ -69,63 +66,66 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "                 the embedded engine before the file is written; destructive statements\n" +
       "                 carry a comment and are flagged by strata lint",
     example: 'strata create "add user avatar" --category 02_core_features',
-    run: create,
+    run: lazy(() => import("./create.ts"), "create"),
   },
   revision: {
     summary: "alias of create",
     usage: 'revision -m "description" [--category NAME] [--empty]',
     help: "Same as create, Alembic style.",
     example: 'strata revision -m "add user avatar"',
-    run: create,
+    run: lazy(() => import("./create.ts"), "create"),
   },
   apply: {
     summary: "upgrade to head",
     usage: "apply [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata apply --database postgres://postgres@127.0.0.1:5432/app",
-    run: (ctx) => migrate(ctx, "up", target(ctx, "head", "apply")),
+    run: async (ctx) =>
+      (await import("./migrate.ts")).migrate(ctx, "up", target(ctx, "head", "apply")),
   },
   upgrade: {
     summary: "apply revisions up to a target (default head)",
     usage: "upgrade [TARGET] [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata upgrade +1",
-    run: (ctx) => migrate(ctx, "up", target(ctx, "head", "upgrade [TARGET]")),
+    run: async (ctx) =>
+      (await import("./migrate.ts")).migrate(ctx, "up", target(ctx, "head", "upgrade [TARGET]")),
   },
   downgrade: {
     summary: "roll back revisions down to a target",
     usage: "downgrade TARGET [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata downgrade -1",
-    run: (ctx) => migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
+    run: async (ctx) =>
+      (await import("./migrate.ts")).migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
   },
   current: {
     summary: "the revision(s) recorded in the database",
     usage: "current",
     help: "The applied revisions that have no applied child.",
     example: "strata current --json",
-    run: current,
+    run: lazy(() => import("./inspect.ts"), "current"),
   },
   heads: {
     summary: "the heads of the file graph",
     usage: "heads",
     help: "Revisions with no children. More than one: join them with strata merge.",
     example: "strata heads",
-    run: heads,
+    run: lazy(() => import("./inspect.ts"), "heads"),
   },
   history: {
     summary: "the graph in order, newest first, with applied marks",
     usage: "history [--verbose] [-r FROM:TO]",
     help: "Applied marks need a configured database; without one the files alone are listed.",
     example: "strata history -r base:head --verbose",
-    run: history,
+    run: lazy(() => import("./inspect.ts"), "history"),
   },
   show: {
     summary: "one revision: header, parents, children, checksum, when applied, its SQL",
     usage: "show REV",
     help: "REV is an id or a unique prefix.",
     example: "strata show 20240105",
-    run: show,
+    run: lazy(() => import("./inspect.ts"), "show"),
   },
   stamp: {
     summary: "record revisions as applied without running them (or --unstamp)",
@@ -133,21 +133,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help:
       "stamp REV records REV and its ancestors; --unstamp REV removes REV and what follows it;\nstamp base clears the ledger. Every change is journaled.",
     example: "strata stamp head",
-    run: stamp,
+    run: lazy(() => import("./stamp.ts"), "stamp"),
   },
   rehash: {
     summary: "accept a deliberate edit of an applied revision (journaled)",
     usage: "rehash REV",
     help: "Stores the file's current checksum in the ledger.",
     example: "strata rehash 20240105_0900_initial_users",
-    run: rehash,
+    run: lazy(() => import("./stamp.ts"), "rehash"),
   },
   merge: {
     summary: "write a merge revision over the given heads (default: all)",
     usage: 'merge -m "description" [REV ...]',
     help: "The merge revision has empty up and down sections.",
     example: 'strata merge -m "merge feature branches"',
-    run: merge,
+    run: lazy(() => import("./create.ts"), "merge"),
   },
   backup: {
     summary: "copy every migration file, with a manifest, to versions_backup/backup_…",
@@ -155,14 +155,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help:
       "Raw bytes, category folders kept, also files that do not parse; manifest.json holds ids,\nparents, checksums and the strata version. Needs no database.",
     example: "strata backup --json",
-    run: backup,
+    run: lazy(() => import("./backup.ts"), "backup"),
   },
   backups: {
     summary: "list the snapshots in versions_backup, newest first",
     usage: "backups [--json]",
     help: "Files and size of each; an interrupted (partial) backup is flagged.",
     example: "strata backups",
-    run: backups,
+    run: lazy(() => import("./backup.ts"), "backups"),
   },
   restore: {
     summary: "put a snapshot's files back (the current files are backed up first)",
@@ -170,7 +170,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help:
       "Verifies every file against the manifest first: a corrupt or partial snapshot is refused\n(exit 5) and nothing changes. Then writes the snapshot's files byte for byte and removes\n.sql files it does not have. latest is the newest complete backup.",
     example: "strata restore latest",
-    run: restore,
+    run: lazy(() => import("./backup.ts"), "restore"),
   },
   clean: {
     summary: "squash all but the newest N revisions (default 10) into one proven baseline",
@@ -183,7 +183,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "applied only part of the range is refused; one that applied all of it adopts the baseline\n" +
       "on its next apply (journal: adopt).\n  --dry-run  plan and prove; write nothing",
     example: "strata clean 10 --dry-run",
-    run: clean,
+    run: lazy(() => import("./clean.ts"), "clean"),
   },
   reset: {
     summary: "dangerous: back up the files, then downgrade to base (or --hard: drop the schemas)",
@@ -195,7 +195,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "  --reapply  then apply every revision to head\n" +
       "  --yes      confirm without asking",
     example: "strata reset --hard --reapply --yes --database postgres://postgres@127.0.0.1/dev",
-    run: reset,
+    run: lazy(() => import("./reset.ts"), "reset"),
   },
   verify: {
     summary: "prove every down undoes its up, on a scratch database (embedded by default)",
@@ -207,7 +207,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "  --scratch URL   use fresh databases on this server instead (created and dropped)\n" +
       "Exit 1 when a down does not restore the schema or a revision fails to run.",
     example: "strata verify --strict",
-    run: verify,
+    run: lazy(() => import("./verify.ts"), "verify"),
   },
   diff: {
     summary: "the SQL that turns head into the desired schema (schema.sql), proven, not written",
@@ -215,7 +215,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help: "What create --autogenerate would write, printed: the up and down sections that turn\n" +
       "head into the desired schema and back, each proven on the embedded engine first.",
     example: "strata diff --schema db/schema.sql",
-    run: diff,
+    run: lazy(() => import("./autogen.ts"), "diff"),
   },
   drift: {
     summary: "what changed in the database out of band, against its applied revisions",
@@ -225,7 +225,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "snapshots the configured database and lists objects added (+), removed (-) or changed (~)\n" +
       "out of band. Read-only on the database. Exit 3 when drifted, 0 when not.",
     example: "strata drift --json",
-    run: drift,
+    run: lazy(() => import("./drift.ts"), "drift"),
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
@@ -233,7 +233,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     help:
       "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.",
     example: "strata lint --json",
-    run: lint,
+    run: lazy(() => import("./lint.ts"), "lint"),
   },
 };
 
