@@ -117,6 +117,35 @@ export function insertLedgerSql(
   });`;
 }
 
+/**
+ * A revision's ledger change and its journal row as one statement: the
+ * bookkeeping an each-mode revision carries costs the server one statement,
+ * not two.
+ */
+export function recordSql(
+  names: LedgerNames,
+  direction: "up" | "down",
+  row: { revision: string; parents: string[]; checksum: string },
+): string {
+  const journal = `INSERT INTO ${
+    journalTable(names)
+  } (action, revision, checksum, duration_ms, strata_version)`;
+  if (direction === "up") {
+    return `WITH applied AS (INSERT INTO ${
+      ledgerTable(names)
+    } (revision, parents, checksum, duration_ms, strata_version) VALUES (${
+      quoteLiteral(row.revision)
+    }, ${quoteLiteral(row.parents.join(" "))}, ${quoteLiteral(row.checksum)}, ${ELAPSED_MS}, ${
+      quoteLiteral(VERSION)
+    }) RETURNING revision, checksum, duration_ms, strata_version)\n${journal} SELECT 'upgrade', revision, checksum, duration_ms, strata_version FROM applied;`;
+  }
+  return `WITH removed AS (DELETE FROM ${ledgerTable(names)} WHERE revision = ${
+    quoteLiteral(row.revision)
+  } RETURNING revision)\n${journal} SELECT 'downgrade', revision, ${
+    quoteLiteral(row.checksum)
+  }, ${ELAPSED_MS}, ${quoteLiteral(VERSION)} FROM removed;`;
+}
+
 export function deleteLedgerSql(names: LedgerNames, revision: string): string {
   return `DELETE FROM ${ledgerTable(names)} WHERE revision = ${quoteLiteral(revision)};`;
 }

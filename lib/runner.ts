@@ -17,6 +17,7 @@ import {
   type LedgerNames,
   type LedgerRow,
   openLedger,
+  recordSql,
 } from "./ledger.ts";
 import type { MigrationFile } from "./migration_file.ts";
 import type { Output } from "./output.ts";
@@ -60,16 +61,13 @@ export function eachModeSql(
   direction: Direction,
 ): string {
   const section = direction === "up" ? file.up : file.down!;
-  const bookkeeping = direction === "up"
-    ? insertLedgerSql(names, { revision: file.id, parents, checksum: file.checksum })
-    : deleteLedgerSql(names, file.id);
-  const journal = journalSql(names, {
-    action: direction === "up" ? "upgrade" : "downgrade",
+  const bookkeeping = recordSql(names, direction, {
     revision: file.id,
+    parents,
     checksum: file.checksum,
   });
   // The section comes first so PostgreSQL's error positions index into it.
-  return `${section.sql}\n;\n${bookkeeping}\n${journal}`;
+  return `${section.sql}\n;\n${bookkeeping}`;
 }
 
 async function runEach(

@@ -117,6 +117,8 @@ export async function openEngine(url: string, options: EngineOptions): Promise<E
 
 /** Session settings as SQL, shared by both engines. */
 export function sessionSql(options: EngineOptions): string {
-  return `SET statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}; ` +
-    `SET lock_timeout = ${Math.max(0, Math.round(options.lockWaitMs))}`;
+  // One statement, since it follows every revision.
+  return `SELECT set_config('statement_timeout', '${
+    Math.max(0, Math.round(options.statementTimeoutMs))
+  }', false), set_config('lock_timeout', '${Math.max(0, Math.round(options.lockWaitMs))}', false)`;
 }
