@@ -68,7 +68,9 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     categories,
     current: state.current,
     heads: graph.heads,
-    applied: state.applied.length + state.missing.length,
+    // Rows of revisions a baseline replaced count too, while that baseline is not yet adopted.
+    applied: state.applied.length + state.missing.length +
+      state.partial.reduce((n, p) => n + p.applied.length, 0),
     pending: state.pending,
     edited: state.edited,
     missing: state.missing,
