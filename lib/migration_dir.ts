@@ -18,25 +18,26 @@ interface Found {
   category: string | null;
 }
 
-async function listSql(dir: string, category: string | null, into: Found[]): Promise<void> {
-  for await (const entry of Deno.readDir(dir)) {
+// Synchronous: for a folder of many small files it is a fraction of the async cost.
+function listSql(dir: string, category: string | null, into: Found[]): void {
+  for (const entry of Deno.readDirSync(dir)) {
     if (entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
-    const isDir = entry.isDirectory || (entry.isSymlink && (await statOrNull(path))?.isDirectory);
+    const isDir = entry.isDirectory || (entry.isSymlink && statOrNull(path)?.isDirectory);
     if (entry.name.endsWith(".sql")) {
       if (isDir) {
         throw new StrataError("FILE", "A migration file is a directory", { file: path });
       }
       into.push({ path, name: entry.name, category });
     } else if (isDir && category === null) {
-      await listSql(path, entry.name, into);
+      listSql(path, entry.name, into);
     }
   }
 }
 
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+function statOrNull(path: string): Deno.FileInfo | null {
   try {
-    return await Deno.stat(path);
+    return Deno.statSync(path);
   } catch {
     return null;
   }
@@ -67,15 +68,16 @@ function readOne(found: Found): MigrationFile {
 }
 
 /** Every migration in `dir`, sorted by id. Duplicate ids are an error naming both files. */
+// deno-lint-ignore require-await
 export async function loadMigrations(dir: string): Promise<MigrationFile[]> {
-  const info = await statOrNull(dir);
+  const info = statOrNull(dir);
   if (!info?.isDirectory) {
     throw new StrataError("CONFIG", `Migrations folder "${dir}" does not exist`, {
       hint: "Run: strata init, or point --dir at the folder",
     });
   }
   const found: Found[] = [];
-  await listSql(dir, null, found);
+  listSql(dir, null, found);
   found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.path < b.path ? -1 : 1));
   for (let i = 1; i < found.length; i++) {
     if (found[i].name === found[i - 1].name) {

@@ -80,10 +80,12 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Decode bytes as UTF-8, naming the line of the first invalid byte. */
 export function decodeUtf8(bytes: Uint8Array, path: string): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
     const line = bytes.subarray(0, Math.max(at, 0)).filter((b) => b === 0x0a).length + 1;

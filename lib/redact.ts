@@ -6,6 +6,8 @@
  */
 
 const secrets = new Set<string>();
+/** Longest first, so a secret that contains another is masked whole. */
+let ordered: string[] = [];
 
 /** Remember a secret so `redact` masks it, raw and percent-encoded. */
 export function registerSecret(secret: string | undefined): void {
@@ -17,6 +19,7 @@ export function registerSecret(secret: string | undefined): void {
   } catch {
     // a lone "%" is not an encoding; the raw form is already registered
   }
+  ordered = [...secrets].sort((a, b) => b.length - a.length);
 }
 
 // The password runs to the last "@" before the host, so an unencoded "@" in it is masked too.
@@ -38,11 +41,15 @@ export function maskPasswordLiterals(sql: string): string {
   return sql.replace(PASSWORD_LITERAL_REGEXP, "$1'***'");
 }
 
+// Text without a URL or the word password has nothing the patterns could mask.
+const MAYBE_SECRET_REGEXP = /:\/\/|password/i;
+
 /** Everything strata writes passes through here. */
 export function redact(text: string): string {
-  return redactSecrets(
-    maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***"),
-  );
+  const masked = MAYBE_SECRET_REGEXP.test(text)
+    ? maskPasswordLiterals(redactUrl(text)).replace(PASSWORD_PARAM_REGEXP, "$1***")
+    : text;
+  return redactSecrets(masked);
 }
 
 /**
@@ -51,9 +58,8 @@ export function redact(text: string): string {
  */
 export function redactSecrets(text: string): string {
   let out = text;
-  // Longest first, so a secret that contains another is masked whole.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= 1 && out.includes(secret)) out = out.split(secret).join("***");
+  for (const secret of ordered) {
+    if (out.includes(secret)) out = out.split(secret).join("***");
   }
   return out;
 }

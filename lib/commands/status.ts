@@ -32,9 +32,17 @@ export interface StatusReport {
   upToDate: boolean;
 }
 
+const INVALID_INDEXES_SQL = `SELECT n.nspname || '.' || c.relname AS name FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT i.indisvalid ORDER BY 1`;
+
 async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<StatusReport> {
-  const { state } = await readState(engine, ctx, graph);
-  const journal = await readJournal(engine, names(ctx), { limit: 200 });
+  // Sent together: the client pipelines them on the one connection.
+  const [{ state }, journal, invalid] = await Promise.all([
+    readState(engine, ctx, graph),
+    readJournal(engine, names(ctx), { limit: 200 }),
+    engine.query<{ name: string }>(INVALID_INDEXES_SQL),
+  ]);
   const pendingSet = new Set(state.pending);
   const lastByRevision = new Map<string, (typeof journal)[number]>();
   for (const row of journal) {
@@ -50,11 +58,7 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
       at: new Date(row.at).toISOString(),
       detail: row.detail,
     }));
-  const invalidIndexes = (await engine.query<{ name: string }>(
-    `SELECT n.nspname || '.' || c.relname AS name FROM pg_index i
-       JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE NOT i.indisvalid ORDER BY 1`,
-  )).map((row) => row.name);
+  const invalidIndexes = invalid.map((row) => row.name);
   const categories: Record<string, number> = {};
   for (const file of graph.files.values()) {
     const key = file.category ?? ".";
