@@ -69,3 +69,32 @@ export function bigRevision(inserts: number): Fixture {
     tables: 1,
   };
 }
+
+/**
+ * One revision of about `megabytes` MB (W3's memory row): a table and
+ * multi-row inserts of 100 rows of 1 kB text each, so one statement is about
+ * 100 kB. What it shows is whether a tool holds a big file (and the query it
+ * sends) once or several times over.
+ */
+export function bulkRevision(megabytes: number): Fixture {
+  const up = ["CREATE TABLE bench_bulk (id integer PRIMARY KEY, body text NOT NULL)"];
+  const goal = megabytes * 1024 * 1024;
+  let size = 0;
+  let id = 0;
+  while (size < goal) {
+    const rows: string[] = [];
+    for (let r = 0; r < 100; r++) {
+      id++;
+      // No quote, colon or percent sign: every tool's format takes it as is.
+      rows.push(`(${id}, '${`row ${id} `.repeat(100).slice(0, 1000)}')`);
+    }
+    const statement = `INSERT INTO bench_bulk (id, body) VALUES ${rows.join(", ")}`;
+    up.push(statement);
+    size += statement.length + 2;
+  }
+  return {
+    name: `bulk_${megabytes}mb`,
+    revisions: [{ id: "20240101_0000_bulk", up, down: ["DROP TABLE bench_bulk"] }],
+    tables: 1,
+  };
+}

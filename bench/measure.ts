@@ -36,13 +36,20 @@ function tail(bytes: Uint8Array): string {
   return text.length > 2000 ? "…" + text.slice(-2000) : text;
 }
 
-/** Run `cmd` once in `cwd`; throw with its output when it fails. */
+/** One command to run: the program and arguments, its working directory, extra environment. */
+export interface Command {
+  cmd: string[];
+  cwd: string;
+  env?: Record<string, string>;
+}
+
+/** Run a command once; throw with its output when it fails. */
 export async function timed(
-  cmd: string[],
-  cwd: string,
+  command: Command,
   gnuTime: boolean,
   scratch: string,
 ): Promise<Sample> {
+  const { cmd, cwd } = command;
   if (stop.requested) throw new Error("interrupted");
   const report = join(scratch, "time.out");
   const [program, ...args] = gnuTime ? [GNU_TIME, "-f", "%e %M", "-o", report, ...cmd] : cmd;
@@ -52,7 +59,7 @@ export async function timed(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...command.env },
   });
   const started = performance.now();
   const result = await child.output();
@@ -78,14 +85,23 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-export interface Entry {
+export interface Entry extends Command {
   tool: string;
-  cmd: string[];
-  cwd: string;
+  /**
+   * Whether a failure stops the bench (strata, floors). When not, the entry's
+   * failure is kept, it takes no further runs, and the others go on (peers).
+   */
+  fatal: boolean;
   /** Bring the state back before a run (e.g. a fresh database); not timed. */
   reset?: () => Promise<void>;
   /** Check the run did its work (e.g. the tables exist); not timed. */
   verify?: () => Promise<void>;
+}
+
+/** An entry's runs: its samples, and why it stopped when it failed. */
+export interface Outcome {
+  samples: Sample[];
+  failure?: string;
 }
 
 /**
@@ -102,16 +118,24 @@ export async function measureGroup(
   gnuTime: boolean,
   scratch: string,
   log: (text: string) => void,
-): Promise<Map<string, Sample[]>> {
-  const samples = new Map<string, Sample[]>(entries.map((e) => [e.tool, []]));
+): Promise<Map<string, Outcome>> {
+  const outcomes = new Map<string, Outcome>(entries.map((e) => [e.tool, { samples: [] }]));
   for (let round = 0; round < runs; round++) {
     for (const entry of entries) {
-      await entry.reset?.();
-      const sample = await timed(entry.cmd, entry.cwd, gnuTime, scratch);
-      await entry.verify?.();
-      samples.get(entry.tool)!.push(sample);
-      log(`    ${entry.tool}: ${(sample.ms / 1000).toFixed(3)} s`);
+      const outcome = outcomes.get(entry.tool)!;
+      if (outcome.failure) continue;
+      try {
+        await entry.reset?.();
+        const sample = await timed(entry, gnuTime, scratch);
+        await entry.verify?.();
+        outcome.samples.push(sample);
+        log(`    ${entry.tool}: ${(sample.ms / 1000).toFixed(3)} s`);
+      } catch (error) {
+        if (entry.fatal || stop.requested) throw error;
+        outcome.failure = (error as Error).message;
+        log(`    ${entry.tool}: FAILED, left out of this workload:\n${outcome.failure}`);
+      }
     }
   }
-  return samples;
+  return outcomes;
 }

@@ -24,12 +24,27 @@ async function memory(): Promise<string> {
   }
 }
 
+async function cpuModel(): Promise<string> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1].trim() ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}
+
 export interface HeaderFacts {
   serverVersion: string;
-  runs: number;
+  /** The run counts used (several when a workload has its own default). */
+  runs: number[];
   gnuTime: boolean;
   quick: boolean;
   workloads: string[];
+  /** Each tool that ran, with its version line. */
+  versions: [string, string][];
+  /** Each peer left out, with the reason. */
+  skipped: [string, string][];
+  minutes: number;
 }
 
 export async function header(facts: HeaderFacts): Promise<string> {
@@ -39,16 +54,21 @@ export async function header(facts: HeaderFacts): Promise<string> {
     "# strata benchmark",
     "",
     `- date: ${new Date().toISOString()}`,
-    `- machine: ${cpus} CPUs (nproc), ${await memory()} memory, kernel ${Deno.osRelease()}`,
+    `- machine: ${await cpuModel()}, ${cpus} CPUs (nproc), ${await memory()} memory, ` +
+    `kernel ${Deno.osRelease()}`,
     `- deno: ${Deno.version.deno} (${Deno.execPath()})`,
     `- PostgreSQL server: ${facts.serverVersion}`,
     `- client: ${psql}`,
+    ...facts.versions.map(([name, version]) => `- ${name}: ${version}`),
+    ...facts.skipped.map(([name, reason]) => `- ${name}: left out: ${reason}`),
     `- workloads: ${facts.workloads.join(", ")}${facts.quick ? " (--quick)" : ""}; ` +
-    `${facts.runs} run(s) per entry, alternating between entries`,
+    `${facts.runs.join(" or ")} run(s) per entry, alternating between entries; ` +
+    `${facts.minutes.toFixed(1)} min in all`,
     "- median s: median wall time of the whole process (start-up included)",
     "- ratio to strata: the row's median ÷ strata's median in the same workload",
     facts.gnuTime
-      ? "- peak MiB: the largest peak RSS over the runs (GNU time %M)"
+      ? "- peak MiB: the largest peak RSS over the runs (GNU time %M: the largest single " +
+        "process of the tool's process tree, not their sum)"
       : "- peak MiB: n/a — /usr/bin/time is missing or not GNU time",
     "",
   ];
@@ -59,18 +79,37 @@ function cell(text: string, width: number, right: boolean): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
+/** A row's median in ms, or null when it has no complete set of runs (failed or unsupported). */
+export function medianOf(r: Result): number | null {
+  return r.failure || r.unsupported || r.ms.length === 0 ? null : median(r.ms);
+}
+
+/** The largest peak RSS of a row in MiB, or null. */
+export function peakMiB(r: Result): number | null {
+  const rss = r.rssKiB.filter((v): v is number => v !== null);
+  return rss.length ? Math.max(...rss) / 1024 : null;
+}
+
 export function table(results: Result[]): string {
+  const notes: string[] = [];
   const rows = results.map((r) => {
     const reference = results.find((x) => x.workload === r.workload && x.tool.name === "strata");
-    const mid = median(r.ms);
-    const ratio = reference ? mid / median(reference.ms) : null;
-    const rss = r.rssKiB.filter((v): v is number => v !== null);
+    const mid = medianOf(r);
+    const base = reference ? medianOf(reference) : null;
+    const ratio = mid !== null && base !== null ? mid / base : null;
+    const peak = peakMiB(r);
+    let shown = mid === null ? "n/a" : (mid / 1000).toFixed(3);
+    if (r.unsupported) shown = "—";
+    if (r.failure) {
+      notes.push(`${r.tool.name}, ${r.workload}: ${r.failure.split("\n")[0]}`);
+      shown = `failed [${notes.length}]`;
+    }
     return [
       r.workload,
-      r.tool.name,
-      (mid / 1000).toFixed(3),
-      ratio === null ? "n/a" : ratio.toFixed(2),
-      rss.length ? (Math.max(...rss) / 1024).toFixed(0) : "n/a",
+      r.tool.name + (r.unsupported ? ` (${r.unsupported})` : ""),
+      shown,
+      ratio === null ? "" : ratio.toFixed(2),
+      peak === null ? (r.ms.length ? "n/a" : "") : peak.toFixed(0),
       String(r.ms.length),
     ];
   });
@@ -80,5 +119,7 @@ export function table(results: Result[]): string {
   const line = (row: string[]) =>
     `| ${row.map((text, i) => cell(text, widths[i], right[i])).join(" | ")} |`;
   const rule = `|${widths.map((w, i) => "-".repeat(w + 1) + (right[i] ? ":" : "-")).join("|")}|`;
-  return [line(head), rule, ...rows.map(line)].join("\n") + "\n";
+  const footnotes = notes.map((text, i) => `${i + 1}. ${text}`);
+  return [line(head), rule, ...rows.map(line), ...(notes.length ? ["", ...footnotes] : [])]
+    .join("\n") + "\n";
 }

@@ -1,15 +1,20 @@
 /**
- * `deno task bench`: time strata against the floors on the local server and
- * the embedded engine, and print a Markdown table. Never part of the tests,
- * never asserts a time. Progress goes to stderr, the report to stdout.
+ * `deno task bench`: time strata beside the peer tools (dbmate,
+ * node-pg-migrate, postgrator, Alembic, Sqitch) and the floors on the local
+ * server, and strata alone on the embedded engine; print a Markdown table and
+ * where strata stands against its targets. Never part of the tests, never
+ * asserts a time. Progress goes to stderr, the report to stdout.
  *
- *   deno run -A bench/run.ts [--runs N] [--quick] [--only W1,W2] [--server URL]
+ *   deno run -A bench/run.ts [--runs N] [--quick] [--only W1,W2] [--tools LIST]
+ *                            [--no-install] [--strata-rev REV] [--server URL]
  */
 import { parseArgs } from "node:util";
-import { EMPTY } from "./fixtures.ts";
+import { smallRevisions } from "./fixtures.ts";
+import { goals } from "./goals.ts";
 import { hasGnuTime, stop } from "./measure.ts";
 import { header, table } from "./report.ts";
 import { closePlaces, openPlaces, serverVersion } from "./targets.ts";
+import { type Tool, TOOLS } from "./tools.ts";
 import {
   measureWorkload,
   type Result,
@@ -19,19 +24,43 @@ import {
   workloads,
 } from "./workloads.ts";
 
-const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4] [--server URL]
-  --runs N      runs per entry (default 5; 1 with --quick)
+const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4] [--tools LIST]
+                        [--no-install] [--strata-rev REV] [--server URL]
+  --runs N      runs per entry (default 5, and 3 for the 1000-revision applies
+                and rollbacks; 1 with --quick)
   --quick       one run, no W3, no 1000-revision apply: a smoke run
   --only LIST   the workloads to run (default all)
+  --tools LIST  the peers to run, comma separated (default all; "" for none);
+                strata and the floors always run
+  --no-install  leave out a peer that is not installed instead of installing it
+  --strata-rev REV  measure strata as committed at REV (git archive), not the working tree
   --server URL  admin URL of the server; bench_* databases are created there
                 (default postgres://postgres@127.0.0.1:5432/postgres)
 `;
 
 interface Options {
   runs: number;
+  /** Whether --runs was given (a workload's own default run count then does not apply). */
+  runsGiven: boolean;
   quick: boolean;
   only: Set<WorkloadId>;
+  tools: Tool[];
+  install: boolean;
+  strataRev?: string;
   server: string;
+}
+
+/** strata and the floors always; of the peers, those named (all by default). */
+function chooseTools(list: string | undefined): Tool[] {
+  if (list === undefined) return TOOLS;
+  const peers = TOOLS.filter((t) => t.kind === "peer");
+  const names = list.split(",").map((name) => name.trim().toLowerCase()).filter(Boolean);
+  for (const name of names) {
+    if (!peers.some((t) => t.name.toLowerCase() === name)) {
+      throw new Error(`--tools: unknown peer "${name}" (peers: ${peers.map((t) => t.name)})`);
+    }
+  }
+  return TOOLS.filter((t) => t.kind !== "peer" || names.includes(t.name.toLowerCase()));
 }
 
 function options(argv: string[]): Options {
@@ -42,6 +71,9 @@ function options(argv: string[]): Options {
       quick: { type: "boolean" },
       only: { type: "string" },
       server: { type: "string" },
+      tools: { type: "string" },
+      "no-install": { type: "boolean" },
+      "strata-rev": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -60,8 +92,12 @@ function options(argv: string[]): Options {
   }
   return {
     runs,
+    runsGiven: values.runs !== undefined,
     quick: !!values.quick,
     only,
+    tools: chooseTools(values.tools),
+    install: !values["no-install"],
+    strataRev: values["strata-rev"],
     server: values.server ?? "postgres://postgres@127.0.0.1:5432/postgres",
   };
 }
@@ -70,18 +106,63 @@ function log(text: string): void {
   console.error(text);
 }
 
-/** Run every tool's status once per engine, untimed: module and npm caches warm before timing. */
+/**
+ * Run every tool once per engine, untimed, before any timing: its apply of 3
+ * revisions (checked), then its status of them, so the file cache and the npm,
+ * Deno and Python caches are warm, and a peer that does not work shows up now
+ * rather than ten minutes in.
+ */
 function warmUps(list: Workload[]): Workload[] {
   const engines = [...new Set(list.map((w) => w.engine))];
-  return engines.map((engine) => ({
-    id: "W1",
-    label: `warm-up (${engine})`,
-    engine,
-    fixture: EMPTY,
-    step: "status",
-    before: "empty",
-    resetEachRun: false,
-  }));
+  const three = smallRevisions(3);
+  return engines.flatMap((engine): Workload[] => [
+    {
+      id: "W2",
+      label: `warm-up (${engine}): apply 3 revisions`,
+      engine,
+      fixture: three,
+      step: "apply",
+      before: "empty",
+      resetEachRun: true,
+      tablesAfter: 3,
+    },
+    {
+      id: "W1",
+      label: `warm-up (${engine}): status, 3 revisions applied`,
+      engine,
+      fixture: three,
+      step: "status",
+      before: "applied",
+      resetEachRun: false,
+    },
+  ]);
+}
+
+/** Make each chosen tool runnable (installing peers); leave out, with the reason, those that are not. */
+async function readyTools(opts: Options, scratch: string): Promise<{
+  tools: Tool[];
+  versions: [string, string][];
+  skipped: [string, string][];
+}> {
+  const tools: Tool[] = [];
+  const versions: [string, string][] = [];
+  const skipped: [string, string][] = [];
+  for (const tool of opts.tools) {
+    try {
+      versions.push([
+        tool.name,
+        await tool.ensure({ install: opts.install, log, scratch, strataRev: opts.strataRev }),
+      ]);
+      tools.push(tool);
+    } catch (error) {
+      // strata and the floors are the point of the table: without them, stop.
+      if (tool.kind !== "peer") throw error;
+      const reason = (error as Error).message;
+      log(`skipping ${tool.name}: ${reason}`);
+      skipped.push([tool.name, reason.split("\n")[0]]);
+    }
+  }
+  return { tools, versions, skipped };
 }
 
 async function main(): Promise<number> {
@@ -107,30 +188,41 @@ async function main(): Promise<number> {
   const scratch = await Deno.makeTempDir({ prefix: "strata-bench-" });
   let places;
   try {
+    const ready = await readyTools(opts, scratch);
     places = await openPlaces(opts.server, scratch);
     const version = await serverVersion(places);
     const written = new Set<string>();
+    const started = performance.now();
     for (const w of warmUps(list)) {
       log(`${w.label}`);
-      await measureWorkload(places, w, 1, gnuTime, written, () => {});
+      const options = { tools: ready.tools, runs: 1, gnuTime, written };
+      await measureWorkload(places, w, options, log);
     }
     const results: Result[] = [];
+    const runCounts = new Set<number>();
     for (const w of list) {
-      log(`${w.id} ${w.label}`);
-      const started = performance.now();
-      results.push(...await measureWorkload(places, w, opts.runs, gnuTime, written, log));
-      log(`  (${((performance.now() - started) / 1000).toFixed(1)} s with setup)`);
+      const runs = opts.runsGiven ? opts.runs : (w.runs ?? opts.runs);
+      runCounts.add(runs);
+      log(`${w.id} ${w.label} (${runs} runs)`);
+      const began = performance.now();
+      const options = { tools: ready.tools, runs, gnuTime, written };
+      results.push(...await measureWorkload(places, w, options, log));
+      log(`  (${((performance.now() - began) / 1000).toFixed(1)} s with setup)`);
     }
     console.log(
       await header({
         serverVersion: version,
-        runs: opts.runs,
+        runs: [...runCounts].sort((a, b) => b - a),
         gnuTime,
         quick: opts.quick,
-        workloads: [...opts.only].sort(),
+        workloads: [...new Set(list.map((w) => w.id))],
+        versions: ready.versions,
+        skipped: ready.skipped,
+        minutes: (performance.now() - started) / 60_000,
       }),
     );
     console.log(table(results));
+    console.log(goals(results));
     return 0;
   } catch (error) {
     console.error(`bench failed: ${(error as Error).message}`);

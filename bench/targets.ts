@@ -17,13 +17,27 @@ export interface Places {
   counter: number;
   /** An initialised, empty PGlite folder, copied to make "empty" embedded targets. */
   template: string | null;
+  /**
+   * Per tool and fixture, a database (or PGlite folder) the tool's own apply
+   * brought to "all applied" once; copied for every run that starts there.
+   */
+  applied: Map<string, Target>;
 }
 
 export async function openPlaces(adminUrl: string, scratch: string): Promise<Places> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   await admin`select 1`;
   const prefix = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
-  return { adminUrl, admin, scratch, prefix, databases: new Set(), counter: 0, template: null };
+  return {
+    adminUrl,
+    admin,
+    scratch,
+    prefix,
+    databases: new Set(),
+    counter: 0,
+    template: null,
+    applied: new Map(),
+  };
 }
 
 export async function serverVersion(places: Places): Promise<string> {
@@ -100,6 +114,26 @@ export async function makeEmpty(places: Places, target: Target): Promise<void> {
 }
 
 /**
+ * The target as an exact copy of `source` (a database the tool brought to some
+ * state): CREATE DATABASE … TEMPLATE on the server, a folder copy for PGlite.
+ * Much faster than running the tool's apply again (Sqitch takes a minute for
+ * 1000 revisions), and the state is the one the tool itself wrote.
+ */
+export async function copyTarget(places: Places, source: Target, target: Target): Promise<void> {
+  if (target.engine === "server") {
+    const name = nameOf(target);
+    places.databases.add(name);
+    await places.admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await places.admin.unsafe(`CREATE DATABASE "${name}" TEMPLATE "${nameOf(source)}"`);
+    return settle(places, target);
+  }
+  await removeFolder(target.folder!);
+  await Deno.mkdir(join(target.folder!, ".."), { recursive: true });
+  await run(["cp", "-a", source.folder!, target.folder!]);
+  await settle(places, target);
+}
+
+/**
  * Write out what the untimed reset left dirty before a timed run: a dropped
  * 1000-table database, an untimed apply (CHECKPOINT on the server), the copy
  * or removal of a PGlite folder (sync). Otherwise that writeback lands on
@@ -126,17 +160,46 @@ export async function release(places: Places, target: Target): Promise<void> {
   places.databases.delete(name);
 }
 
-/** How many `bench_%` tables the target holds (null for PGlite, which only one process may open). */
-export async function countTables(target: Target): Promise<number | null> {
-  if (target.engine !== "server") return null;
+const COUNT_QUERY = `select count(*)::int as n from pg_tables
+  where schemaname = 'public' and tablename like 'bench\\_%'`;
+
+/** How many `bench_%` tables the target holds. */
+export async function countTables(target: Target): Promise<number> {
+  if (target.engine === "pglite") return await countPglite(target.folder!);
   const sql = postgres(target.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
-    const [row] = await sql`select count(*)::int as n from pg_tables
-      where schemaname = 'public' and tablename like 'bench\\_%'`;
+    const [row] = await sql.unsafe(COUNT_QUERY);
     return row.n as number;
   } finally {
     await sql.end({ timeout: 1 });
   }
+}
+
+/**
+ * The same count in a PGlite folder, in a child process: only one process may
+ * open a folder, and loading PGlite into the bench would add 300 MiB to it.
+ */
+async function countPglite(folder: string): Promise<number> {
+  const script = join(folder, "..", "count-tables.ts");
+  await Deno.writeTextFile(
+    script,
+    `import { PGlite } from "npm:@electric-sql/pglite@0.5.16";\n` +
+      `const db = await PGlite.create(Deno.args[0]);\n` +
+      `const { rows } = await db.query(${JSON.stringify(COUNT_QUERY)});\n` +
+      `console.log(rows[0].n);\nawait db.close();\n`,
+  );
+  const result = await new Deno.Command(DENO, {
+    args: ["run", "-A", "--no-config", script, folder],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(result.stdout).trim();
+  if (!result.success || !/^\d+$/.test(text)) {
+    throw new Error(
+      `counting tables in ${folder} failed:\n${new TextDecoder().decode(result.stderr)}`,
+    );
+  }
+  return Number(text);
 }
 
 /** Drop every database this run created; report (not throw) what could not be dropped. */

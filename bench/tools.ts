@@ -11,6 +11,8 @@
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import type { Fixture } from "./fixtures.ts";
+import { capture, firstLine } from "./peers.ts";
+import { PEERS } from "./peer_tools.ts";
 
 export type Engine = "server" | "pglite";
 
@@ -30,36 +32,80 @@ export interface ToolContext {
   /** Where `setup` wrote this tool's files for the workload's fixture (also the working directory). */
   dir: string;
   target: Target;
+  fixture: Fixture;
+}
+
+/** What `ensure` gets: whether it may install, where to say what it does, the scratch folder. */
+export interface EnsureOptions {
+  install: boolean;
+  log: (text: string) => void;
+  scratch: string;
+  /** Measure strata as committed at this git revision instead of the working tree. */
+  strataRev?: string;
 }
 
 export interface Tool {
   name: string;
-  /** A floor, not a migration tool: shown as such, never the ratio's reference. */
-  floor: boolean;
+  /**
+   * strata; a floor (not a migration tool, the least any tool could cost); or
+   * a peer (another migration tool). A peer's failure is reported in the table
+   * and the bench goes on; anything else failing stops the bench.
+   */
+  kind: "strata" | "floor" | "peer";
   engines: Engine[];
   /** Write the tool's files for `fixture` into `dir` (which exists, empty). */
   setup(dir: string, fixture: Fixture): Promise<void>;
   commands: Partial<Record<Step, (ctx: ToolContext) => string[]>>;
+  /** For a step the tool has no command for, what it lacks (printed as a row without times). */
+  lacks?: Partial<Record<Step, string>>;
+  /** Extra environment for every command of the tool (e.g. a URL it only reads from a variable). */
+  env?: (ctx: ToolContext) => Record<string, string>;
+  /**
+   * Make the tool runnable, installing it when it is missing and allowed to;
+   * resolve to its version for the report header, or throw with the reason
+   * to leave it out of this run.
+   */
+  ensure(options: EnsureOptions): Promise<string>;
 }
 
 /** The deno binary running the bench: strata is timed on it directly, never through npx. */
 export const DENO = Deno.execPath();
 const REPO = fromFileUrl(new URL("../", import.meta.url));
-const MAIN = join(REPO, "main.ts");
-// Explicit, because strata runs with the tool's scratch folder as working
-// directory (so the repository's strata.json is not read) and must still
-// find the import map and lock file.
-const CONFIG = join(REPO, "deno.json");
+/** What strata needs to run from source: copied to the scratch folder by `ensure`. */
+const SOURCES = ["main.ts", "deno.json", "deno.lock", "lib"];
+/**
+ * Where strata runs from: a copy of the working tree's sources made when the
+ * bench starts, so edits made while a long bench runs do not change (or break)
+ * the strata being measured halfway through.
+ */
+let strataRoot = REPO;
 
-function strataCommand(ctx: ToolContext, ...args: string[]): string[] {
+function strataRun(...args: string[]): string[] {
+  // --config: strata runs with the tool's scratch folder as working directory
+  // (so the repository's strata.json is not read) and must still find the
+  // import map and lock file.
   return [
     DENO,
     "run",
     "-A",
     "--config",
-    CONFIG,
-    MAIN,
+    join(strataRoot, "deno.json"),
+    join(strataRoot, "main.ts"),
     ...args,
+  ];
+}
+
+/** The commit strata's sources come from, and whether the working tree differs from it. */
+async function commitOf(): Promise<string> {
+  const head = await firstLine(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]);
+  if (!head) return "not a git checkout";
+  const dirty = await firstLine(["git", "-C", REPO, "status", "--porcelain", "--", ...SOURCES]);
+  return dirty ? `working tree: commit ${head} with uncommitted changes` : `commit ${head}`;
+}
+
+function strataCommand(ctx: ToolContext, ...args: string[]): string[] {
+  return [
+    ...strataRun(...args),
     "--database",
     ctx.target.url,
     "--dir",
@@ -70,7 +116,7 @@ function strataCommand(ctx: ToolContext, ...args: string[]): string[] {
 
 const strata: Tool = {
   name: "strata",
-  floor: false,
+  kind: "strata",
   engines: ["server", "pglite"],
   async setup(dir, fixture) {
     for (const rev of fixture.revisions) {
@@ -86,7 +132,46 @@ const strata: Tool = {
     apply: (ctx) => strataCommand(ctx, "apply"),
     downgrade: (ctx) => strataCommand(ctx, "downgrade", "base"),
   },
+  async ensure({ scratch, strataRev }) {
+    const copy = join(scratch, "strata-src");
+    await Deno.mkdir(copy, { recursive: true });
+    if (strataRev) {
+      // A committed revision, read from git (nothing in the repository changes).
+      const archive = join(scratch, "strata-src.tar");
+      const result = await capture([
+        "git",
+        "-C",
+        REPO,
+        "archive",
+        "--output",
+        archive,
+        strataRev,
+        ...SOURCES,
+      ]);
+      if (!result.ok) throw new Error(`git archive ${strataRev} failed: ${result.out}`);
+      const untar = await capture(["tar", "-x", "-f", archive, "-C", copy]);
+      if (!untar.ok) throw new Error(`cannot unpack ${archive}: ${untar.out}`);
+    } else {
+      for (const name of SOURCES) {
+        const result = await capture(["cp", "-a", join(REPO, name), copy]);
+        if (!result.ok) throw new Error(`cannot copy ${name} to ${copy}: ${result.out}`);
+      }
+    }
+    strataRoot = copy;
+    const version = await firstLine(strataRun("--version"));
+    if (!version) throw new Error(`strata --version failed (sources copied to ${copy})`);
+    const from = strataRev
+      ? `commit ${await firstLine(["git", "-C", REPO, "rev-parse", "--short", strataRev])}`
+      : await commitOf();
+    return `${version}, ${from} (deno run from a copy of the sources, not compiled)`;
+  },
 };
+
+async function psqlVersion(): Promise<string> {
+  const version = await firstLine(["psql", "--version"]);
+  if (!version) throw new Error("psql is not on the PATH");
+  return version;
+}
 
 function psql(url: string, ...args: string[]): string[] {
   return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, ...args];
@@ -95,13 +180,14 @@ function psql(url: string, ...args: string[]): string[] {
 /** Start a client and connect: the least a tool pays for any command. */
 const psqlSelect: Tool = {
   name: "floor: psql select 1",
-  floor: true,
+  kind: "floor",
   engines: ["server"],
   setup: () => Promise.resolve(),
   commands: {
     status: (ctx) => psql(ctx.target.url, "-c", "select 1"),
     noop: (ctx) => psql(ctx.target.url, "-c", "select 1"),
   },
+  ensure: psqlVersion,
 };
 
 const DENO_SELECT = `import postgres from "npm:postgres@3.4.9";
@@ -121,13 +207,14 @@ function denoScript(ctx: ToolContext, script: string, ...args: string[]): string
 /** The same runtime and client strata uses, doing nothing but connect: strata's own floor. */
 const denoSelect: Tool = {
   name: "floor: deno + postgres select 1",
-  floor: true,
+  kind: "floor",
   engines: ["server"],
   setup: (dir) => Deno.writeTextFile(join(dir, "select1.ts"), DENO_SELECT),
   commands: {
     status: (ctx) => denoScript(ctx, "select1.ts", ctx.target.url),
     noop: (ctx) => denoScript(ctx, "select1.ts", ctx.target.url),
   },
+  ensure: () => Promise.resolve(`deno ${Deno.version.deno}, npm:postgres@3.4.9`),
 };
 
 /** One line per revision; `separator` joins its statements so psql sends them as one query. */
@@ -142,13 +229,14 @@ async function writeScripts(dir: string, fixture: Fixture, separator: string): P
 /** The server's own cost: the same SQL, one query per revision, one process, no bookkeeping. */
 const psqlScript: Tool = {
   name: "floor: psql, one query per revision",
-  floor: true,
+  kind: "floor",
   engines: ["server"],
   setup: (dir, fixture) => writeScripts(dir, fixture, "\\;"),
   commands: {
     apply: (ctx) => psql(ctx.target.url, "-f", join(ctx.dir, "up.sql")),
     downgrade: (ctx) => psql(ctx.target.url, "-f", join(ctx.dir, "down.sql")),
   },
+  ensure: psqlVersion,
 };
 
 // Without a file: open the folder and select 1 (PGlite's start-up cost).
@@ -169,7 +257,7 @@ await db.close();
 /** PGlite alone in the same runtime: its start-up, or the same SQL without bookkeeping. */
 const denoPglite: Tool = {
   name: "floor: deno + PGlite",
-  floor: true,
+  kind: "floor",
   engines: ["pglite"],
   async setup(dir, fixture) {
     await writeScripts(dir, fixture, ";");
@@ -179,8 +267,10 @@ const denoPglite: Tool = {
     status: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!),
     noop: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!),
     apply: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!, join(ctx.dir, "up.sql")),
+    downgrade: (ctx) => denoScript(ctx, "pglite.ts", ctx.target.folder!, join(ctx.dir, "down.sql")),
   },
+  ensure: () => Promise.resolve(`deno ${Deno.version.deno}, npm:@electric-sql/pglite@0.5.16`),
 };
 
-/** Every entry, in the order rows are printed within a workload. */
-export const TOOLS: Tool[] = [strata, psqlSelect, denoSelect, psqlScript, denoPglite];
+/** Every entry, in the order rows are printed within a workload: strata, the floors, the peers. */
+export const TOOLS: Tool[] = [strata, psqlSelect, denoSelect, psqlScript, denoPglite, ...PEERS];
