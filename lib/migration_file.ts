@@ -34,7 +34,8 @@ export interface MigrationFile {
 }
 
 export const REVISION_ID_REGEXP = /^\d{8}_\d{4}(?:\d{2})?_[\p{L}\p{M}\p{N}_]+$/u;
-const MARKER_REGEXP = /^\s*--\s*(up|down)\s*$/i;
+// A whole line (lines end at "\n" only, as the checksum's text does).
+const MARKERS_REGEXP = /(?<=^|\n)[^\S\n]*--[^\S\n]*(up|down)[^\S\n]*(?=\n|$)/gi;
 const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
 const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
 const ONLY_COMMENTS_REGEXP = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
@@ -121,6 +122,19 @@ function hasCode(line: string, comment: { depth: number }): boolean {
   return false;
 }
 
+/** 1-based line of a character offset; offsets must be asked for in increasing order. */
+function lineCounter(text: string): (offset: number) => number {
+  let at = 0;
+  let line = 1;
+  return (offset) => {
+    for (let i = text.indexOf("\n", at); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) {
+      line++;
+      at = i + 1;
+    }
+    return line;
+  };
+}
+
 function fileError(path: string, line: number, message: string, hint?: string): StrataError {
   return new StrataError("FILE", message, { file: path, line, hint });
 }
@@ -133,37 +147,17 @@ export function parseMigration(
   category: string | null,
 ): MigrationFile {
   const normalized = normalize(text);
-  const lines = normalized.split("\n");
+  // Markers are found by one native regex pass, and sections cut as
+  // substrings: a long file is not split into lines.
+  const markers = [...normalized.matchAll(MARKERS_REGEXP)];
+  const lineOf = lineCounter(normalized);
+  const headerEnd = markers.length > 0 ? markers[0].index : normalized.length;
+  const header = normalized.slice(0, headerEnd).split("\n");
+  if (markers.length > 0) header.pop();
   const directives = new Map<string, { value: string; line: number }>();
-  let upAt = -1;
-  let downAt = -1;
   const comment = { depth: 0 };
-
-  for (let i = 0; i < lines.length; i++) {
-    const marker = MARKER_REGEXP.exec(lines[i]);
-    if (marker) {
-      const which = marker[1].toLowerCase();
-      if (which === "up") {
-        if (upAt >= 0) {
-          throw fileError(path, i + 1, `Second "-- up" marker (the first is on line ${upAt + 1})`);
-        }
-        if (downAt >= 0) throw fileError(path, i + 1, `"-- up" must come before "-- down"`);
-        upAt = i;
-      } else {
-        if (downAt >= 0) {
-          throw fileError(
-            path,
-            i + 1,
-            `Second "-- down" marker (the first is on line ${downAt + 1})`,
-          );
-        }
-        if (upAt < 0) throw fileError(path, i + 1, `"-- down" comes before any "-- up"`);
-        downAt = i;
-      }
-      continue;
-    }
-    if (upAt >= 0) continue;
-    const directive = DIRECTIVE_REGEXP.exec(lines[i]);
+  for (const [i, line] of header.entries()) {
+    const directive = DIRECTIVE_REGEXP.exec(line);
     if (directive && KNOWN_KEYS.has(directive[1].toLowerCase())) {
       const key = directive[1].toLowerCase();
       const seen = directives.get(key);
@@ -171,7 +165,7 @@ export function parseMigration(
         throw fileError(path, i + 1, `Directive "${key}" given twice (also on line ${seen.line})`);
       }
       directives.set(key, { value: directive[2].trim(), line: i + 1 });
-    } else if (hasCode(lines[i], comment)) {
+    } else if (hasCode(line, comment)) {
       throw fileError(
         path,
         i + 1,
@@ -180,22 +174,48 @@ export function parseMigration(
       );
     }
   }
-  if (upAt < 0) {
+
+  let up: { index: number; line: number; start: number } | null = null;
+  let down: { index: number; line: number; start: number } | null = null;
+  for (const marker of markers) {
+    const line = lineOf(marker.index);
+    const end = marker.index + marker[0].length;
+    const found = { index: marker.index, line, start: end < normalized.length ? end + 1 : end };
+    if (marker[1].toLowerCase() === "up") {
+      if (up) {
+        throw fileError(path, line, `Second "-- up" marker (the first is on line ${up.line})`);
+      }
+      if (down) throw fileError(path, line, `"-- up" must come before "-- down"`);
+      up = found;
+    } else {
+      if (down) {
+        throw fileError(path, line, `Second "-- down" marker (the first is on line ${down.line})`);
+      }
+      if (!up) throw fileError(path, line, `"-- down" comes before any "-- up"`);
+      down = found;
+    }
+  }
+  if (!up) {
+    const lines = lineOf(normalized.length) - (normalized.endsWith("\n") ? 1 : 0);
     throw fileError(
       path,
-      Math.max(lines.length - (lines.at(-1) === "" ? 1 : 0), 1),
+      Math.max(lines, 1),
       `No "-- up" marker`,
       `A migration needs a line "-- up" followed by its SQL (and optionally "-- down")`,
     );
   }
 
-  const upEnd = downAt >= 0 ? downAt : lines.length;
-  const up = { sql: lines.slice(upAt + 1, upEnd).join("\n"), line: upAt + 2 };
-  const downSql = downAt >= 0 ? lines.slice(downAt + 1).join("\n") : "";
+  const upSection = {
+    sql: down
+      ? normalized.slice(up.start, Math.max(up.start, down.index - 1))
+      : normalized.slice(up.start),
+    line: up.line + 1,
+  };
+  const downSql = down ? normalized.slice(down.start) : "";
   // An empty up is undone by an empty down (a merge point): still reversible.
-  const down =
-    downAt >= 0 && (!ONLY_COMMENTS_REGEXP.test(downSql) || ONLY_COMMENTS_REGEXP.test(up.sql))
-      ? { sql: downSql, line: downAt + 2 }
+  const downSection =
+    down && (!ONLY_COMMENTS_REGEXP.test(downSql) || ONLY_COMMENTS_REGEXP.test(upSection.sql))
+      ? { sql: downSql, line: down.line + 1 }
       : null;
 
   const mode = directives.get("transaction");
@@ -218,8 +238,8 @@ export function parseMigration(
     parentsLine: parentsDirective?.line,
     transaction,
     replaces: splitIds(directives.get("replaces")?.value ?? ""),
-    up,
-    down,
+    up: upSection,
+    down: downSection,
     checksum: checksumOf(normalized),
   };
 }

@@ -25,7 +25,7 @@ type PgQuery = typeof import("libpg-query");
 // is deferred until the first split and shared by every later one.
 let pgQuery: Promise<PgQuery> | undefined;
 
-function loadPgQuery(): Promise<PgQuery> {
+export function loadPgQuery(): Promise<PgQuery> {
   pgQuery ??= (async () => {
     const pg = await import("libpg-query");
     // The async API awaits init on its own, but the *Sync functions we use do not.

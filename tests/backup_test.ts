@@ -13,7 +13,7 @@ import {
   restoreBackup,
   verifyBackup,
 } from "../lib/backup.ts";
-import { expectExit, parseJson, rejection, scratchDir, strata } from "./helpers.ts";
+import { expectExit, parseJson, rejection, scratchDir, strata, treeListing } from "./helpers.ts";
 
 const UP = "-- up\nselect 1;\n-- down\nselect 2;\n";
 const NOW = new Date("2024-03-01T12:34:56.789Z");
@@ -61,25 +61,7 @@ async function seed(dir: string): Promise<void> {
   await Deno.mkdir(join(dir, "03_empty"));
 }
 
-/** Every file and folder under `dir` with its bytes (hex): equal listings, equal trees. */
-async function listing(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(path: string, rel: string) {
-    for await (const entry of Deno.readDir(path)) {
-      const child = join(path, entry.name);
-      const name = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory) {
-        out.push(`${name}/`);
-        await walk(child, name);
-      } else {
-        const hex = [...await Deno.readFile(child)].map((b) => b.toString(16).padStart(2, "0"));
-        out.push(`${name} ${hex.join("")}`);
-      }
-    }
-  }
-  await walk(dir, "");
-  return out.sort();
-}
+const listing = (dir: string) => treeListing(dir);
 
 /** Change the files: edit one, delete one, add one in a new category and one at the top. */
 async function mutate(dir: string): Promise<void> {

@@ -22,6 +22,7 @@ import {
   SERVER_URL,
   serverDirTest,
   strata,
+  treeListing,
   writeMigration,
 } from "./helpers.ts";
 
@@ -145,26 +146,7 @@ async function runJson(run: Run, code: number, ...args: string[]): Promise<Json>
   return doc;
 }
 
-/** Every file and folder under `dir` with its bytes (hex), skipping top-level `skip` names. */
-async function listing(dir: string, skip: string[] = []): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(path: string, rel: string) {
-    for await (const entry of Deno.readDir(path)) {
-      if (!rel && skip.includes(entry.name)) continue;
-      const child = join(path, entry.name);
-      const name = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory) {
-        out.push(`${name}/`);
-        await walk(child, name);
-      } else {
-        const hex = [...await Deno.readFile(child)].map((b) => b.toString(16).padStart(2, "0"));
-        out.push(`${name} ${hex.join("")}`);
-      }
-    }
-  }
-  await walk(dir, "");
-  return out.sort();
-}
+const listing = treeListing;
 
 async function names(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -310,3 +310,27 @@ export function parseJson(r: CliResult, what: string): any {
     assert.fail(`${what}: stdout is not one JSON document\n${dump(r)}`);
   }
 }
+
+/**
+ * Every file and folder under `dir` with its bytes (hex), skipping top-level
+ * `skip` names: equal listings, equal trees.
+ */
+export async function treeListing(dir: string, skip: string[] = []): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(path: string, rel: string) {
+    for await (const entry of Deno.readDir(path)) {
+      if (!rel && skip.includes(entry.name)) continue;
+      const child = join(path, entry.name);
+      const name = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory) {
+        out.push(`${name}/`);
+        await walk(child, name);
+      } else {
+        const hex = [...await Deno.readFile(child)].map((b) => b.toString(16).padStart(2, "0"));
+        out.push(`${name} ${hex.join("")}`);
+      }
+    }
+  }
+  await walk(dir, "");
+  return out.sort();
+}

@@ -11,6 +11,7 @@ import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.t
 import { runSteps, withLock } from "../runner.ts";
 import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
+import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
 
@@ -114,7 +115,16 @@ export async function migrate(ctx: Context, direction: Direction, target: string
 
     const started = performance.now();
     let adopted: string[] = [];
-    const done = await withLock(engine, names(ctx), async (rows) => {
+    // Nothing to do is the common case (every container start, every cron
+    // tick), and one read without the lock proves it; anything else is decided
+    // again under the lock.
+    const peek = await readLedger(engine, names(ctx));
+    const idle = peek !== null && (() => {
+      const state = compareState(graph, peek);
+      assertIntact(graph, state, ctx.config.dir);
+      return state.adopt.length === 0 && plan(graph, state, direction, target).steps.length === 0;
+    })();
+    const done = idle ? [] : await withLock(engine, names(ctx), async (rows) => {
       // Re-read under the lock: a runner that waited finds the work done.
       const state = compareState(graph, rows);
       assertIntact(graph, state, ctx.config.dir);

@@ -5,20 +5,7 @@
  */
 import type { Node } from "libpg-query";
 import type { Section } from "../migration_file.ts";
-
-type PgQuery = typeof import("libpg-query");
-
-// The wasm parser is loaded on first use and shared, as in sql_split.ts.
-let pgQuery: Promise<PgQuery> | undefined;
-
-function loadPgQuery(): Promise<PgQuery> {
-  pgQuery ??= (async () => {
-    const pg = await import("libpg-query");
-    await pg.loadModule();
-    return pg;
-  })();
-  return pgQuery;
-}
+import { loadPgQuery } from "../sql_split.ts";
 
 export interface ParsedStatement {
   node: Node;
