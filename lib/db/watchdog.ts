@@ -52,8 +52,10 @@ export class Watchdog {
       ]);
       if (rows.length === 0) return false;
       return rows[0].state === "active" || !rows[0].settled;
-    } catch {
-      return false;
+    } catch (error) {
+      // A server that answers with an error (too many connections, say) is
+      // reachable: nothing says the link is dead, so keep waiting.
+      return (error as { name?: string })?.name === "PostgresError";
     } finally {
       clearTimeout(timer);
     }
