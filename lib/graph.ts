@@ -87,10 +87,15 @@ export function buildGraph(sorted: MigrationFile[]): Graph {
       .map((parent) => replacedBy.get(parent) ?? parent);
     for (const parent of own) {
       if (!files.has(parent)) {
+        const extended = [...files.keys()].filter((id) => id.startsWith(parent));
         throw new StrataError("GRAPH", `Unknown parent revision "${parent}"`, {
           file: file.path,
           line: file.parentsLine,
-          hint: "Fix the parents line: it must name existing revision ids",
+          hint: extended.length > 0
+            ? `A parents line names full revision ids, not prefixes ("${parent}" begins ${
+              extended.slice(0, 3).join(", ")
+            }${extended.length > 3 ? ", …" : ""})`
+            : "Fix the parents line: it must name existing revision ids",
         });
       }
       if (parent === file.id) {

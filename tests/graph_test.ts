@@ -200,3 +200,17 @@ Deno.test("resolveRevision: an unknown revision is a USAGE error", () => {
   assert.equal(errorOf(() => resolveRevision(graph, "0100_a")).code, "USAGE");
   assert.equal(errorOf(() => resolveRevision(buildGraph([]), A)).code, "USAGE");
 });
+
+Deno.test("a parent given as a prefix is unknown, and the hint says full ids are needed", () => {
+  const error = errorOf(() =>
+    buildGraph([
+      rev("20240101_0000_alpha", []),
+      rev("20240101_0000_beta", ["20240101_0000_alpha"]),
+      rev("20240102_0000_child", ["20240101_0000"]),
+    ])
+  );
+  assert.equal(error.code, "GRAPH");
+  assert.match(error.message, /Unknown parent revision "20240101_0000"/);
+  assert.match(error.hint!, /full revision ids, not prefixes/);
+  assert.match(error.hint!, /20240101_0000_alpha, 20240101_0000_beta/);
+});
