@@ -130,17 +130,14 @@ export function recordSql(
   const journal = `INSERT INTO ${
     journalTable(names)
   } (action, revision, checksum, duration_ms, strata_version)`;
+  const statement = (sql: string) => sql.replace(/;$/, "");
   if (direction === "up") {
-    return `WITH applied AS (INSERT INTO ${
-      ledgerTable(names)
-    } (revision, parents, checksum, duration_ms, strata_version) VALUES (${
-      quoteLiteral(row.revision)
-    }, ${quoteLiteral(row.parents.join(" "))}, ${quoteLiteral(row.checksum)}, ${ELAPSED_MS}, ${
-      quoteLiteral(VERSION)
-    }) RETURNING revision, checksum, duration_ms, strata_version)\n${journal} SELECT 'upgrade', revision, checksum, duration_ms, strata_version FROM applied;`;
+    return `WITH applied AS (${
+      statement(insertLedgerSql(names, row))
+    } RETURNING revision, checksum, duration_ms, strata_version)\n${journal} SELECT 'upgrade', revision, checksum, duration_ms, strata_version FROM applied;`;
   }
-  return `WITH removed AS (DELETE FROM ${ledgerTable(names)} WHERE revision = ${
-    quoteLiteral(row.revision)
+  return `WITH removed AS (${
+    statement(deleteLedgerSql(names, row.revision))
   } RETURNING revision)\n${journal} SELECT 'downgrade', revision, ${
     quoteLiteral(row.checksum)
   }, ${ELAPSED_MS}, ${quoteLiteral(VERSION)} FROM removed;`;

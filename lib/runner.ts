@@ -107,6 +107,32 @@ const TRANSACTION_CONTROL_REGEXP =
   /^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/i;
 
 /**
+ * The statements of a `none`-mode section, by the real parser. A syntax
+ * error fails the revision as the server's own would in `each` mode.
+ */
+export async function sectionStatements(
+  file: MigrationFile,
+  direction: Direction,
+): Promise<Statement[]> {
+  const section = direction === "up" ? file.up : file.down!;
+  const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
+  try {
+    return await splitStatements(section.sql);
+  } catch (error) {
+    if (!(error instanceof SqlSyntaxError)) throw error;
+    throw new StrataError(
+      "MIGRATION_FAILED",
+      `Cannot run revision "${file.id}": ${error.message}`,
+      {
+        file: file.path,
+        line: section.line + error.line - 1,
+        details: { revision: file.id, sqlstate: "42601" },
+      },
+    );
+  }
+}
+
+/**
  * A failed each-mode section as an error naming its line: PostgreSQL's
  * position when it gives one, else the statement found by replaying the
  * section in a transaction that is always rolled back.
@@ -182,25 +208,7 @@ async function runNone(
   out: Output,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
-  const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
-  let statements;
-  try {
-    statements = await splitStatements(section.sql);
-  } catch (error) {
-    if (error instanceof SqlSyntaxError) {
-      // Exit as a syntax error from the server would in each mode: the revision failed.
-      throw new StrataError(
-        "MIGRATION_FAILED",
-        `Cannot run revision "${file.id}": ${error.message}`,
-        {
-          file: file.path,
-          line: section.line + error.line - 1,
-          details: { revision: file.id, sqlstate: "42601" },
-        },
-      );
-    }
-    throw error;
-  }
+  const statements = await sectionStatements(file, direction);
   const before = new Set(
     (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL)).map((row) => row.name),
   );

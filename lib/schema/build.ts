@@ -6,9 +6,7 @@
 import type { Engine } from "../db/engine.ts";
 import { revisionFailure } from "../failure.ts";
 import type { MigrationFile } from "../migration_file.ts";
-import { sectionFailure } from "../runner.ts";
-import { splitStatements, SqlSyntaxError } from "../sql_split.ts";
-import { StrataError } from "../errors.ts";
+import { sectionFailure, sectionStatements } from "../runner.ts";
 
 /** Run one section: in `each` mode as one implicit transaction, in `none` mode statement by statement. */
 export async function runSection(
@@ -26,21 +24,7 @@ export async function runSection(
     }
     return;
   }
-  let statements;
-  try {
-    statements = await splitStatements(section.sql);
-  } catch (error) {
-    if (!(error instanceof SqlSyntaxError)) throw error;
-    throw new StrataError(
-      "MIGRATION_FAILED",
-      `Cannot run revision "${file.id}": ${error.message}`,
-      {
-        file: file.path,
-        line: section.line + error.line - 1,
-        details: { revision: file.id, sqlstate: "42601" },
-      },
-    );
-  }
+  const statements = await sectionStatements(file, direction);
   for (const statement of statements) {
     try {
       await engine.exec(statement.sql);
