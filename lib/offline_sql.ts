@@ -21,10 +21,16 @@ export function planSql(graph: Graph, names: LedgerNames, plan: Plan, header: st
     const parents = graph.parents.get(id)!;
     parts.push(`-- ${plan.direction === "up" ? "upgrade" : "downgrade"} ${id} (${file.path})`);
     if (file.transaction === "none") {
-      // Outside a transaction, statement by statement, as strata runs it.
+      // Outside a transaction, statement by statement, as strata runs it: the file's own
+      // BEGIN … COMMIT blocks (checked closed before this is printed) commit as one, and
+      // the ledger row follows the last statement, outside any block.
       const section = plan.direction === "up" ? file.up : file.down!;
       const action = plan.direction === "up" ? "upgrade" : "downgrade";
-      parts.push(section.sql.trim(), ";");
+      parts.push(
+        "-- transaction: none: each statement commits alone, a BEGIN … COMMIT block as one",
+        section.sql.trim(),
+        ";",
+      );
       parts.push(
         plan.direction === "up"
           ? insertLedgerSql(names, { revision: id, parents, checksum: file.checksum })

@@ -6,6 +6,8 @@
  */
 import { type Engine, SqlError } from "./db/engine.ts";
 import type { Statement } from "./sql_split.ts";
+import { mayControlTransactions } from "./sql_scan.ts";
+import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
 import { StrataError } from "./errors.ts";
 import { firstCodeLine, revisionFailure } from "./failure.ts";
@@ -103,12 +105,11 @@ async function runEach(
  * transaction that is always rolled back: the first statement that fails is
  * the one. Only on the failure path, and never for a broken connection.
  */
-const TRANSACTION_CONTROL_REGEXP =
-  /^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/i;
-
 /**
- * The statements of a `none`-mode section, by the real parser. A syntax
- * error fails the revision as the server's own would in `each` mode.
+ * The statements of a `none`-mode section, by the real parser, with its
+ * `BEGIN … COMMIT` blocks checked. A syntax error fails the revision as the
+ * server's own would in `each` mode; a block that cannot run (left open, a
+ * `COMMIT AND CHAIN` outside one) is refused naming its line.
  */
 export async function sectionStatements(
   file: MigrationFile,
@@ -116,8 +117,9 @@ export async function sectionStatements(
 ): Promise<Statement[]> {
   const section = direction === "up" ? file.up : file.down!;
   const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
+  let statements: Statement[];
   try {
-    return await splitStatements(section.sql);
+    statements = await splitStatements(section.sql);
   } catch (error) {
     if (!(error instanceof SqlSyntaxError)) throw error;
     throw new StrataError(
@@ -130,6 +132,8 @@ export async function sectionStatements(
       },
     );
   }
+  assertBlocks(file, direction, statements);
+  return statements;
 }
 
 /**
@@ -173,7 +177,7 @@ async function locateFailingStatement(engine: Engine, sql: string): Promise<Stat
   }
   if (statements.length < 2) return statements[0] ?? null;
   // Replaying a section that controls transactions itself could commit part of it.
-  if (statements.some((statement) => TRANSACTION_CONTROL_REGEXP.test(statement.sql))) return null;
+  if (statements.some((statement) => statement.control)) return null;
   try {
     await engine.exec("BEGIN");
     for (const statement of statements) {
@@ -206,9 +210,9 @@ async function runNone(
   parents: string[],
   direction: Direction,
   out: Output,
+  statements: Statement[],
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
-  const statements = await sectionStatements(file, direction);
   const before = new Set(
     (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL)).map((row) => row.name),
   );
@@ -220,28 +224,25 @@ async function runNone(
       detail: direction,
     }),
   );
-  for (const statement of statements) {
-    out.debug(
-      `  ${file.id}:${section.line + statement.line - 1}: ${maskPasswordLiterals(statement.sql)}`,
-    );
-    try {
-      await engine.exec(statement.sql);
-    } catch (error) {
-      const failure = revisionFailure(error, file, direction, {
-        text: statement.sql,
-        line: section.line + statement.line - 1,
-        statement: statement.sql,
-      });
+  try {
+    await runStatements(engine, file, direction, statements, (statement) =>
+      out.debug(
+        `  ${file.id}:${section.line + statement.line - 1}: ${maskPasswordLiterals(statement.sql)}`,
+      ));
+  } catch (error) {
+    // runStatements rolled back an open block: the journal row is written outside it.
+    if (error instanceof StrataError && error.code === "MIGRATION_FAILED") {
+      const statement = error.details.statement;
       await engine
         .exec(journalSql(names, {
           action: "failure",
           revision: file.id,
           checksum: file.checksum,
-          detail: `${failure.located}\n${statement.sql}`,
+          detail: statement ? `${error.located}\n${statement}` : error.located,
         }))
         .catch(() => {});
-      throw failure;
     }
+    throw error;
   }
   await engine.exec(engine.sessionResetSql);
   const invalid = (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL))
@@ -282,42 +283,63 @@ async function runNone(
   );
 }
 
-// Cheap first look; only a hit pays for the parser (END; also closes PL/pgSQL blocks).
-const MAYBE_TRANSACTION_CONTROL_REGEXP =
-  /^\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b/im;
+const NONE_MODE_FORM =
+  "In transaction: none mode each statement commits alone, except inside an explicit " +
+  "BEGIN … COMMIT block (COMMIT AND CHAIN included), which commits as one; strata records the " +
+  "revision after its last statement";
 
 /**
  * An `each` revision that commits on its own would break the promise that
- * its SQL and its ledger row commit together: refuse it before anything runs.
+ * its SQL and its ledger row commit together: refuse it before anything runs,
+ * naming the form that does work.
  */
 async function assertNoTransactionControl(
+  file: MigrationFile,
+  direction: Direction,
+): Promise<void> {
+  const section = direction === "up" ? file.up : file.down!;
+  // Only a possible hit pays for the parser (PL/pgSQL bodies' BEGIN and END do not).
+  if (!mayControlTransactions(section.sql)) return;
+  const { splitStatements } = await import("./sql_split.ts");
+  const statements = await splitStatements(section.sql).catch(() => []);
+  const control = statements.find((statement) => statement.control);
+  if (!control) return;
+  const problem = blockProblem(statements);
+  const form = problem
+    ? `mark the file "-- transaction: none" and write its blocks out in full, ` +
+      `BEGIN; … COMMIT AND CHAIN; … COMMIT; (as it stands, line ${
+        section.line + problem.line - 1
+      }: ${problem.message})`
+    : `mark the file "-- transaction: none" and it runs as written`;
+  throw new StrataError(
+    "FILE",
+    `Revision "${file.id}" controls its own transaction: ${control.sql.split("\n")[0]}`,
+    {
+      file: file.path,
+      line: section.line + control.line - 1,
+      hint: `strata runs a transaction: each revision in one transaction with its ledger row; ` +
+        `remove the statement, or ${form}. ${NONE_MODE_FORM}`,
+    },
+  );
+}
+
+/**
+ * Check every revision of a plan before the first runs: no `each` revision
+ * controls its own transaction, and every `none` section parses and its
+ * blocks close. Returns the `none` sections' statements, split once.
+ */
+export async function prepareSteps(
   graph: Graph,
   direction: Direction,
   steps: string[],
-): Promise<void> {
+): Promise<Map<string, Statement[]>> {
+  const split = new Map<string, Statement[]>();
   for (const id of steps) {
     const file = graph.files.get(id)!;
-    const section = direction === "up" ? file.up : file.down!;
-    if (file.transaction !== "each" || !MAYBE_TRANSACTION_CONTROL_REGEXP.test(section.sql)) {
-      continue;
-    }
-    const { splitStatements } = await import("./sql_split.ts");
-    const statements = await splitStatements(section.sql).catch(() => []);
-    const control = statements.find((statement) => statement.kind === "TransactionStmt");
-    if (control) {
-      throw new StrataError(
-        "FILE",
-        `Revision "${id}" controls its own transaction: ${control.sql.split("\n")[0]}`,
-        {
-          file: file.path,
-          line: section.line + control.line - 1,
-          hint:
-            "strata runs each revision in one transaction with its ledger row; remove the statement, " +
-            "or mark the file -- transaction: none",
-        },
-      );
-    }
+    if (file.transaction === "none") split.set(id, await sectionStatements(file, direction));
+    else await assertNoTransactionControl(file, direction);
   }
+  return split;
 }
 
 /** Run `steps` in order; one line per revision with its time. */
@@ -329,7 +351,7 @@ export async function runSteps(
   steps: string[],
   out: Output,
 ): Promise<StepResult[]> {
-  await assertNoTransactionControl(graph, direction, steps);
+  const split = await prepareSteps(graph, direction, steps);
   const done: StepResult[] = [];
   for (const id of steps) {
     if (interruption.requested) {
@@ -348,8 +370,9 @@ export async function runSteps(
       out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
     }
     try {
-      if (file.transaction === "none") await runNone(engine, names, file, parents, direction, out);
-      else await runEach(engine, names, file, parents, direction);
+      if (file.transaction === "none") {
+        await runNone(engine, names, file, parents, direction, out, split.get(id)!);
+      } else await runEach(engine, names, file, parents, direction);
     } catch (error) {
       if (error instanceof StrataError) error.details.completed = done.map((step) => step.revision);
       throw error;

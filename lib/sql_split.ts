@@ -8,6 +8,8 @@ export interface Statement {
   offset: number;
   /** The parse tree's node type, e.g. "CreateStmt", "TransactionStmt". */
   kind: string;
+  /** For a TransactionStmt: its kind ("BEGIN", "COMMIT", "ROLLBACK_TO"…) and whether it chains. */
+  control?: { kind: string; chain: boolean };
 }
 
 export class SqlSyntaxError extends Error {
@@ -112,11 +114,23 @@ export async function splitStatements(section: string): Promise<Statement[]> {
     const skip = skipLeading(raw);
     const offset = charCursor + gap.length + skip;
     line += countNewlines(gap) + countNewlines(raw.slice(0, skip));
+    const kind = Object.keys(stmt ?? {})[0] ?? "";
+    const control = kind === "TransactionStmt"
+      ? (stmt as { TransactionStmt: { kind?: string; chain?: boolean } }).TransactionStmt
+      : undefined;
     out.push({
       sql: trimTrailing(pg, raw.slice(skip)),
       line,
       offset,
-      kind: Object.keys(stmt ?? {})[0] ?? "",
+      kind,
+      ...(control
+        ? {
+          control: {
+            kind: (control.kind ?? "").replace("TRANS_STMT_", ""),
+            chain: !!control.chain,
+          },
+        }
+        : {}),
     });
     line += countNewlines(raw.slice(skip));
     byteCursor = end;

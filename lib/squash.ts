@@ -55,7 +55,8 @@ async function assertJoinable(file: MigrationFile): Promise<void> {
       );
     }
     for (const statement of parsed.statements) {
-      const what = outsideTransactionOnly(statement.node);
+      const what = outsideTransactionOnly(statement.node) ??
+        ("TransactionStmt" in statement.node ? "its own BEGIN … COMMIT blocks" : null);
       if (what) {
         throw refuse(
           `Cannot squash "${file.id}": it is transaction: none and runs ${what}, ` +

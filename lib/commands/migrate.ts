@@ -8,7 +8,7 @@ import type { Graph } from "../graph.ts";
 import { ancestors, resolveRevision } from "../graph.ts";
 import { planSql } from "../offline_sql.ts";
 import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.ts";
-import { runSteps, withLock } from "../runner.ts";
+import { prepareSteps, runSteps, withLock } from "../runner.ts";
 import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
@@ -43,7 +43,12 @@ function checkOutOfOrder(ctx: Context, graph: Graph, state: State, steps: string
 }
 
 /** `--sql [from:]to`: the state is assumed, not read. */
-function offline(ctx: Context, graph: Graph, direction: Direction, target: string): number {
+async function offline(
+  ctx: Context,
+  graph: Graph,
+  direction: Direction,
+  target: string,
+): Promise<number> {
   const [from, to] = target.includes(":") ? target.split(":", 2) : [undefined, target];
   let assumed: string[] = [];
   if (from !== undefined && from !== "base") {
@@ -64,6 +69,8 @@ function offline(ctx: Context, graph: Graph, direction: Direction, target: strin
     })),
   );
   const result = plan(graph, state, direction, to);
+  // The script shows what apply would run, so it refuses what apply would refuse.
+  await prepareSteps(graph, direction, result.steps);
   ctx.out.raw(
     planSql(
       graph,
@@ -92,6 +99,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       assertIntact(graph, state, ctx.config.dir);
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
+      await prepareSteps(graph, direction, result.steps);
       ctx.out.document({
         ok: true,
         command: label,

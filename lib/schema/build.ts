@@ -4,11 +4,14 @@
  * like any failed revision.
  */
 import type { Engine } from "../db/engine.ts";
-import { revisionFailure } from "../failure.ts";
 import type { MigrationFile } from "../migration_file.ts";
+import { runStatements } from "../none_mode.ts";
 import { sectionFailure, sectionStatements } from "../runner.ts";
 
-/** Run one section: in `each` mode as one implicit transaction, in `none` mode statement by statement. */
+/**
+ * Run one section: in `each` mode as one implicit transaction, in `none` mode
+ * statement by statement, its `BEGIN … COMMIT` blocks as the runner runs them.
+ */
 export async function runSection(
   engine: Engine,
   file: MigrationFile,
@@ -24,18 +27,7 @@ export async function runSection(
     }
     return;
   }
-  const statements = await sectionStatements(file, direction);
-  for (const statement of statements) {
-    try {
-      await engine.exec(statement.sql);
-    } catch (error) {
-      throw revisionFailure(error, file, direction, {
-        text: statement.sql,
-        line: section.line + statement.line - 1,
-        statement: statement.sql,
-      });
-    }
-  }
+  await runStatements(engine, file, direction, await sectionStatements(file, direction));
 }
 
 /** Every `up` of `files`, in the order given. */
