@@ -92,7 +92,10 @@ const dbmateTool: Tool = {
         ["db/migrations/.keep", ""],
         ...fixture.revisions.map((rev, i): [string, string] => [
           `db/migrations/${pad(i + 1)}_${slugOf(rev)}.sql`,
-          `-- migrate:up\n${lines(rev.up)}\n-- migrate:down\n${lines(rev.down)}`,
+          rev.transaction === "none"
+            ? `-- migrate:up transaction:false\n${lines(rev.up)}\n` +
+              `-- migrate:down transaction:false\n${lines(rev.down)}`
+            : `-- migrate:up\n${lines(rev.up)}\n-- migrate:down\n${lines(rev.down)}`,
         ]),
       ],
     ),
@@ -135,10 +138,23 @@ const nodePgMigrateTool: Tool = {
   setup: (dir, fixture) =>
     writeAll(
       dir,
-      fixture.revisions.map((rev, i) => [
-        `migrations/${pad(i + 1)}_${slugOf(rev)}.sql`,
-        `-- Up Migration\n${lines(rev.up)}\n-- Down Migration\n${lines(rev.down)}`,
-      ]),
+      fixture.revisions.map((rev, i) =>
+        rev.transaction === "none"
+          // Its SQL files always run in a transaction; outside one takes a JS migration.
+          ? [
+            `migrations/${pad(i + 1)}_${slugOf(rev)}.js`,
+            `exports.up = (pgm) => { pgm.noTransaction(); pgm.sql(${
+              JSON.stringify(lines(rev.up))
+            }); };\n` +
+            `exports.down = (pgm) => { pgm.noTransaction(); pgm.sql(${
+              JSON.stringify(lines(rev.down))
+            }); };\n`,
+          ]
+          : [
+            `migrations/${pad(i + 1)}_${slugOf(rev)}.sql`,
+            `-- Up Migration\n${lines(rev.up)}\n-- Down Migration\n${lines(rev.down)}`,
+          ]
+      ),
     ),
   // It reads the URL from a variable only (or a config file).
   env: (ctx) => ({ DATABASE_URL: ctx.target.url }),
@@ -235,8 +251,12 @@ function pyString(text: string): string {
 }
 
 function alembicRevision(rev: Revision, parent: Revision | undefined): string {
+  // Outside the migration's transaction, Alembic's way: an autocommit block.
   const body = (statements: string[]) =>
-    statements.map((s) => `    op.execute(${pyString(s)})\n`).join("");
+    rev.transaction === "none"
+      ? `    with op.get_context().autocommit_block():\n` +
+        statements.map((s) => `        op.execute(${pyString(s)})\n`).join("")
+      : statements.map((s) => `    op.execute(${pyString(s)})\n`).join("");
   return `"""${rev.id}"""
 from alembic import op
 
@@ -322,6 +342,10 @@ function sqitchTarget(ctx: ToolContext): string {
   return `db:pg://${url.username || "postgres"}@${url.host}${url.pathname}`;
 }
 
+function script(rev: Revision, statements: string[]): string {
+  return rev.transaction === "none" ? lines(statements) : `BEGIN;\n${lines(statements)}COMMIT;\n`;
+}
+
 function sqitch(ctx: ToolContext, ...args: string[]): string[] {
   return [SQITCH, ...args, sqitchTarget(ctx)];
 }
@@ -335,9 +359,9 @@ const sqitchTool: Tool = {
       ["sqitch.conf", SQITCH_CONF],
       ["sqitch.plan", sqitchPlan(fixture)],
       ...fixture.revisions.flatMap((rev): [string, string][] => [
-        // As Sqitch's own templates: each script is its own transaction.
-        [`deploy/${slugOf(rev)}.sql`, `BEGIN;\n${lines(rev.up)}COMMIT;\n`],
-        [`revert/${slugOf(rev)}.sql`, `BEGIN;\n${lines(rev.down)}COMMIT;\n`],
+        // As Sqitch's own templates: each script is its own transaction (none: no BEGIN).
+        [`deploy/${slugOf(rev)}.sql`, script(rev, rev.up)],
+        [`revert/${slugOf(rev)}.sql`, script(rev, rev.down)],
         // Written because the format has it; deploy runs verify scripts only with --verify.
         [`verify/${slugOf(rev)}.sql`, `SELECT 1;\n`],
       ]),

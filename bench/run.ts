@@ -24,7 +24,7 @@ import {
   workloads,
 } from "./workloads.ts";
 
-const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4] [--tools LIST]
+const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4,W5] [--tools LIST]
                         [--no-install] [--strata-rev REV] [--server URL]
   --runs N      runs per entry (default 5, and 3 for the 1000-revision applies
                 and rollbacks; 1 with --quick)

@@ -121,7 +121,8 @@ const strata: Tool = {
   async setup(dir, fixture) {
     for (const rev of fixture.revisions) {
       // One statement per line, as a person would write the file.
-      const text = `-- message: ${rev.id}\n-- up\n${rev.up.join(";\n")};\n` +
+      const mode = rev.transaction === "none" ? "-- transaction: none\n" : "";
+      const text = `-- message: ${rev.id}\n${mode}-- up\n${rev.up.join(";\n")};\n` +
         `-- down\n${rev.down.join(";\n")};\n`;
       await Deno.writeTextFile(join(dir, `${rev.id}.sql`), text);
     }
@@ -217,11 +218,16 @@ const denoSelect: Tool = {
   ensure: () => Promise.resolve(`deno ${Deno.version.deno}, npm:postgres@3.4.9`),
 };
 
-/** One line per revision; `separator` joins its statements so psql sends them as one query. */
+/**
+ * One line per revision; `separator` joins its statements so psql sends them
+ * as one query (a `transaction: none` revision's statements go one by one).
+ */
 async function writeScripts(dir: string, fixture: Fixture, separator: string): Promise<void> {
-  const line = (statements: string[]) => statements.join(`${separator} `) + ";\n";
-  const up = fixture.revisions.map((rev) => line(rev.up)).join("");
-  const down = [...fixture.revisions].reverse().map((rev) => line(rev.down)).join("");
+  const line = (statements: string[], none: boolean) =>
+    statements.join(`${none ? ";" : separator} `) + ";\n";
+  const up = fixture.revisions.map((rev) => line(rev.up, rev.transaction === "none")).join("");
+  const down = [...fixture.revisions].reverse()
+    .map((rev) => line(rev.down, rev.transaction === "none")).join("");
   await Deno.writeTextFile(join(dir, "up.sql"), up);
   await Deno.writeTextFile(join(dir, "down.sql"), down);
 }

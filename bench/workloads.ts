@@ -4,7 +4,14 @@
  * per tool that has a command for the step, and measures them together.
  */
 import { join } from "node:path";
-import { bigRevision, bulkRevision, EMPTY, type Fixture, smallRevisions } from "./fixtures.ts";
+import {
+  bigRevision,
+  bulkRevision,
+  EMPTY,
+  type Fixture,
+  historyRevisions,
+  smallRevisions,
+} from "./fixtures.ts";
 import { type Command, type Entry, measureGroup, stop, timed } from "./measure.ts";
 import {
   copyTarget,
@@ -17,8 +24,8 @@ import {
 } from "./targets.ts";
 import type { Engine, Step, Target, Tool, ToolContext } from "./tools.ts";
 
-export type WorkloadId = "W1" | "W2" | "W3" | "W4";
-export const WORKLOAD_IDS: WorkloadId[] = ["W1", "W2", "W3", "W4"];
+export type WorkloadId = "W1" | "W2" | "W3" | "W4" | "W5";
+export const WORKLOAD_IDS: WorkloadId[] = ["W1", "W2", "W3", "W4", "W5"];
 
 export interface Workload {
   id: WorkloadId;
@@ -42,6 +49,7 @@ export function workloads(quick: boolean, only: Set<WorkloadId>): Workload[] {
   const r100 = smallRevisions(100);
   const r1000 = smallRevisions(1000);
   const rollback = quick ? r100 : r1000;
+  const history = historyRevisions(160);
   const all: Workload[] = [
     ...[r10, r1000].flatMap((fixture): Workload[] => [
       {
@@ -168,6 +176,16 @@ export function workloads(quick: boolean, only: Set<WorkloadId>): Workload[] {
       resetEachRun: true,
       tablesAfter: 0,
       runs: rollback === r1000 ? 3 : undefined,
+    },
+    {
+      id: "W5",
+      label: "apply a 160-revision history (PL/pgSQL, DO blocks, FKs, 5 CONCURRENTLY) from empty",
+      engine: "server",
+      fixture: history,
+      step: "apply",
+      before: "empty",
+      resetEachRun: true,
+      tablesAfter: history.tables,
     },
   ];
   return all.filter((w) => only.has(w.id) && !(quick && w.id === "W3"));

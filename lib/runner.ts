@@ -6,7 +6,7 @@
  */
 import { type Engine, SqlError } from "./db/engine.ts";
 import type { Statement } from "./sql_split.ts";
-import { mayControlTransactions } from "./sql_scan.ts";
+import { mayBeControl, mayControlTransactions, scanStatements } from "./sql_scan.ts";
 import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
 import { StrataError } from "./errors.ts";
@@ -106,6 +106,27 @@ async function runEach(
  * the one. Only on the failure path, and never for a broken connection.
  */
 /**
+ * A section of at most one statement that is not transaction control (the
+ * usual `CREATE INDEX CONCURRENTLY` file) needs no parser: nothing can commit
+ * before a syntax error in it, which the server then reports with its line.
+ * Null when the parser must split the section.
+ */
+function singleStatement(sql: string): Statement[] | null {
+  const scanned = scanStatements(sql);
+  if (scanned.length > 1 || scanned.some(mayBeControl)) return null;
+  return scanned.map(({ start, end }) => ({
+    sql: sql.slice(start, end).trimEnd(),
+    line: 1 + countNewlines(sql.slice(0, start)),
+    offset: start,
+    kind: "",
+  }));
+}
+
+function countNewlines(text: string): number {
+  return text.split("\n").length - 1;
+}
+
+/**
  * The statements of a `none`-mode section, by the real parser, with its
  * `BEGIN … COMMIT` blocks checked. A syntax error fails the revision as the
  * server's own would in `each` mode; a block that cannot run (left open, a
@@ -116,6 +137,8 @@ export async function sectionStatements(
   direction: Direction,
 ): Promise<Statement[]> {
   const section = direction === "up" ? file.up : file.down!;
+  const single = singleStatement(section.sql);
+  if (single) return single;
   const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
   let statements: Statement[];
   try {

@@ -56,15 +56,32 @@ function skipBlockComment(sql: string, i: number): number {
   return sql.length;
 }
 
+/** A top-level statement as the scanner sees it: where it lies and its first word. */
+export interface ScannedStatement {
+  /** JS string index of its first token. */
+  start: number;
+  /** Index of its closing `;`, or the text's end. */
+  end: number;
+  /** Its first word, upper-cased ("" when it starts with something else). */
+  word: string;
+}
+
 /**
- * Whether some top-level statement of `sql` may be transaction control
- * (BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
- * RELEASE, PREPARE TRANSACTION): only then is the parser needed to be sure.
+ * The top-level statements of `sql`, cut at every `;` outside comments,
+ * quotes, dollar-quoted bodies and parentheses. Exact except inside a
+ * `BEGIN ATOMIC` body, whose `;` it cuts too (so it sees more statements
+ * than there are, never fewer).
  */
-export function mayControlTransactions(sql: string): boolean {
-  let atStart = true;
+export function scanStatements(sql: string): ScannedStatement[] {
+  const out: ScannedStatement[] = [];
+  let inStatement = false;
   let depth = 0;
   let i = 0;
+  // The first token of a statement opens it.
+  const token = (word = "") => {
+    if (!inStatement) out.push({ start: i, end: sql.length, word });
+    inStatement = true;
+  };
   while (i < sql.length) {
     const ch = sql[i];
     if (ch === " " || ch === "\n" || ch === "\t" || ch === "\r" || ch === "\f" || ch === "\v") {
@@ -75,35 +92,49 @@ export function mayControlTransactions(sql: string): boolean {
     } else if (ch === "/" && sql[i + 1] === "*") {
       i = skipBlockComment(sql, i);
     } else if (ch === ";") {
-      if (depth === 0) atStart = true;
+      if (depth === 0 && inStatement) {
+        out[out.length - 1].end = i;
+        inStatement = false;
+      }
       i++;
     } else if (ch === "'") {
+      token();
       // E'…' strings escape with backslashes; in standard strings a backslash is a character.
       const escaped = (sql[i - 1] === "E" || sql[i - 1] === "e") && !isIdent(sql[i - 2]);
       i = skipQuoted(sql, i, escaped);
-      atStart = false;
     } else if (ch === '"') {
+      token();
       i = skipQuoted(sql, i, false);
-      atStart = false;
     } else if (ch === "$" && !isIdent(sql[i - 1])) {
+      token();
       DOLLAR_TAG_REGEXP.lastIndex = i;
       const tag = DOLLAR_TAG_REGEXP.exec(sql);
       if (tag) {
         const end = sql.indexOf(tag[0], i + tag[0].length);
         i = end < 0 ? sql.length : end + tag[0].length;
       } else i++;
-      atStart = false;
     } else {
       if (ch === "(") depth++;
       else if (ch === ")") depth = Math.max(0, depth - 1);
       WORD_REGEXP.lastIndex = i;
       const word = isIdent(ch) ? WORD_REGEXP.exec(sql) : null;
-      if (word) {
-        if (atStart && depth === 0 && CONTROL_WORDS.has(word[0].toUpperCase())) return true;
-        i += word[0].length;
-      } else i++;
-      atStart = false;
+      token(word && depth === 0 ? word[0].toUpperCase() : "");
+      i += word ? word[0].length : 1;
     }
   }
-  return false;
+  return out;
+}
+
+/** Whether a scanned statement may be transaction control: only then is the parser needed. */
+export function mayBeControl(statement: ScannedStatement): boolean {
+  return CONTROL_WORDS.has(statement.word);
+}
+
+/**
+ * Whether some top-level statement of `sql` may be transaction control
+ * (BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
+ * RELEASE, PREPARE TRANSACTION): only then is the parser needed to be sure.
+ */
+export function mayControlTransactions(sql: string): boolean {
+  return scanStatements(sql).some(mayBeControl);
 }

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openEngine } from "../lib/db/engine.ts";
+import { parseMigration } from "../lib/migration_file.ts";
 import { blockProblem } from "../lib/none_mode.ts";
+import { sectionStatements } from "../lib/runner.ts";
 import { splitStatements } from "../lib/sql_split.ts";
 import {
   type CliResult,
@@ -83,6 +85,25 @@ Deno.test("a block that cannot run is named by its line", async () => {
     assert.equal(found.line, line, sql);
     assert.match(found.message, message, sql);
     assert.ok(found.hint.length > 0);
+  }
+});
+
+Deno.test("a one-statement section is cut by the scanner exactly as the parser cuts it", async () => {
+  const sections = [
+    "\n-- why\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (v);\n-- after\n",
+    "/* c */ CREATE FUNCTION f() RETURNS text LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN ';';\nEND\n$$",
+    "SELECT 1;",
+    "  -- nothing but a comment\n",
+  ];
+  for (const up of sections) {
+    const file = parseMigration(`-- transaction: none\n-- up\n${up}\n`, "x.sql", "x", null);
+    const scanned = await sectionStatements(file, "up");
+    const parsed = await splitStatements(file.up.sql);
+    assert.deepEqual(
+      scanned.map((s) => [s.sql, s.line, s.offset]),
+      parsed.map((s) => [s.sql, s.line, s.offset]),
+      up,
+    );
   }
 });
 
