@@ -295,6 +295,22 @@ Deno.test("planSquash: a transaction: none revision with CONCURRENTLY is refused
   assert.match(downError.message, /DROP INDEX CONCURRENTLY/);
 });
 
+Deno.test("planSquash: a transaction: none revision with its own BEGIN … COMMIT blocks is refused", async () => {
+  const spec: Spec = {
+    id: idOf(3),
+    parents: idOf(2),
+    transaction: "none",
+    up:
+      "BEGIN;\nUPDATE t_r02 SET id = id;\nCOMMIT AND CHAIN;\nCREATE INDEX i ON t_r02 (id);\nCOMMIT;",
+    down: "DROP INDEX IF EXISTS i;",
+  };
+  const graph = graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s)));
+  const error = await refusal(graph, 2);
+  assert.equal(error.file, `${DIR}/${idOf(3)}.sql`);
+  assert.equal(error.line, lineOf(fileText(spec), "BEGIN;"));
+  assert.match(error.message, /its own BEGIN … COMMIT blocks/);
+});
+
 Deno.test("planSquash: a transaction: none revision without such statements is joined", async () => {
   const spec: Spec = {
     id: idOf(3),
