@@ -12,7 +12,7 @@ import type { MigrationFile } from "./migration_file.ts";
 import type { Direction } from "./plan.ts";
 import type { Statement } from "./sql_split.ts";
 
-/** What is wrong with a section's blocks, at a line of the section (1-based). */
+/** What is wrong with a section's blocks, and the line in the file. */
 export interface BlockProblem {
   message: string;
   line: number;
@@ -25,22 +25,26 @@ function word(statement: Statement): string {
   return statement.sql.split(/\s+/, 1)[0].toUpperCase();
 }
 
-/** The first thing that keeps `statements` from running as blocks, or null when they can. */
-export function blockProblem(statements: Statement[]): BlockProblem | null {
+/**
+ * The first thing that keeps `statements` from running as blocks, or null
+ * when they can; lines counted from `firstLine`, the section's line in its file.
+ */
+export function blockProblem(statements: Statement[], firstLine = 1): BlockProblem | null {
   let open: Statement | null = null;
+  const lineOf = (statement: Statement) => firstLine + statement.line - 1;
   for (const statement of statements) {
     const control = statement.control;
     if (!control) continue;
     const at = (message: string, hint: string): BlockProblem => ({
       message,
-      line: statement.line,
+      line: lineOf(statement),
       hint,
     });
     const text = statement.sql.replace(/\s+/g, " ");
     if (OPENS.has(control.kind)) {
       if (open) {
         return at(
-          `${text} inside the block opened at line ${open.line}`,
+          `${text} inside the block opened at line ${lineOf(open)}`,
           "Blocks do not nest: end the first one with COMMIT; before opening the next, " +
             "or use SAVEPOINT inside it",
         );
@@ -72,8 +76,8 @@ export function blockProblem(statements: Statement[]): BlockProblem | null {
   }
   if (open) {
     return {
-      message: `The block opened at line ${open.line} (${word(open)}) is never closed`,
-      line: open.line,
+      message: `The block opened at line ${lineOf(open)} (${word(open)}) is never closed`,
+      line: lineOf(open),
       hint: "End it with COMMIT; strata records the revision only after the last statement, " +
         "outside any block",
     };
@@ -87,12 +91,12 @@ export function assertBlocks(
   direction: Direction,
   statements: Statement[],
 ): void {
-  const problem = blockProblem(statements);
-  if (!problem) return;
   const section = direction === "up" ? file.up : file.down!;
+  const problem = blockProblem(statements, section.line);
+  if (!problem) return;
   throw new StrataError("FILE", `Revision "${file.id}" (${direction}): ${problem.message}`, {
     file: file.path,
-    line: section.line + problem.line - 1,
+    line: problem.line,
     hint: problem.hint,
     details: { revision: file.id },
   });

@@ -100,12 +100,6 @@ async function runEach(
 }
 
 /**
- * A runtime error (a constraint, a division by zero) carries no position.
- * To name its line, replay the section statement by statement in a
- * transaction that is always rolled back: the first statement that fails is
- * the one. Only on the failure path, and never for a broken connection.
- */
-/**
  * A section of at most one statement that is not transaction control (the
  * usual `CREATE INDEX CONCURRENTLY` file) needs no parser: nothing can commit
  * before a syntax error in it, which the server then reports with its line.
@@ -327,12 +321,10 @@ async function assertNoTransactionControl(
   const statements = await splitStatements(section.sql).catch(() => []);
   const control = statements.find((statement) => statement.control);
   if (!control) return;
-  const problem = blockProblem(statements);
+  const problem = blockProblem(statements, section.line);
   const form = problem
     ? `mark the file "-- transaction: none" and write its blocks out in full, ` +
-      `BEGIN; … COMMIT AND CHAIN; … COMMIT; (as it stands, line ${
-        section.line + problem.line - 1
-      }: ${problem.message})`
+      `BEGIN; … COMMIT AND CHAIN; … COMMIT; (as it stands, line ${problem.line}: ${problem.message})`
     : `mark the file "-- transaction: none" and it runs as written`;
   throw new StrataError(
     "FILE",

@@ -265,7 +265,7 @@ embeddedTest(
       assert.equal(error.code, "FILE");
       assert.ok(String(error.file).endsWith(`${open}.sql`));
       assert.equal(error.line, 4);
-      assert.match(error.message, /never closed/);
+      assert.match(error.message, /opened at line 4 \(BEGIN\) is never closed/);
     }
     const status = parseJson(await run("status", "--json"), "status");
     assert.equal(status.applied, 0, "not even the revision before it ran");
