@@ -143,6 +143,10 @@ async function chainScenario(dir: string, database: string): Promise<void> {
     script.stdout,
   );
 
+  const dry = await run("apply", "--dry-run");
+  expectExit(dry, 0, "apply --dry-run");
+  assert.match(dry.stdout, /COMMIT AND CHAIN;\nCREATE INDEX t_v_idx ON t \(v\);\nCOMMIT;\n/);
+
   const r = await run("apply", "--json");
   expectExit(r, 0, "apply");
   const doc = parseJson(r, "apply --json");
