@@ -2,12 +2,14 @@
  * The ledger (one row per applied revision) and the journal (one row per
  * action, never rewritten). Statements are built as SQL text so a revision's
  * SQL, its ledger row and its journal row travel in one round trip, and so
- * `--sql` prints exactly what would run.
+ * `--sql` prints exactly what would run. Every value goes through
+ * `quoteLiteral`, whose literals no session setting can change.
  */
 import type { Engine } from "./db/engine.ts";
 import { SqlError } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
 import { maskPasswordLiterals } from "./redact.ts";
+import { quoteLiteral } from "./sql_literal.ts";
 import { VERSION } from "./version.ts";
 
 export interface LedgerNames {
@@ -42,9 +44,7 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
+export { quoteLiteral };
 
 /** `--table name` or `--table schema.name`; the journal sits beside the ledger. */
 export function ledgerNames(table?: string): LedgerNames {
