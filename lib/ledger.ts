@@ -161,14 +161,29 @@ export function journalSql(
   }, ${quoteLiteral(VERSION)});`;
 }
 
+/**
+ * Whether `table` (quoted, maybe schema-qualified) exists, asked of the
+ * catalog: reading a missing table would fail on the server and write an
+ * error to its log on every `status` of a database strata has not touched.
+ */
+async function tableExists(engine: Engine, table: string): Promise<boolean> {
+  const [row] = await engine.query<{ present: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS present",
+    [table],
+  );
+  return row.present;
+}
+
 /** The applied rows, or null when the ledger table does not exist yet. */
 export async function readLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
+  if (!(await tableExists(engine, ledgerTable(names)))) return null;
   try {
     return await engine.query<LedgerRow>(
       `SELECT revision, parents, checksum, applied_at, applied_by, duration_ms, strata_version
          FROM ${ledgerTable(names)} ORDER BY applied_at, revision`,
     );
   } catch (error) {
+    // Dropped between the two queries.
     if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
       return null;
     }
@@ -201,6 +216,7 @@ export async function readJournal(
   names: LedgerNames,
   options: { revision?: string; limit?: number } = {},
 ): Promise<JournalRow[]> {
+  if (!(await tableExists(engine, journalTable(names)))) return [];
   try {
     const where = options.revision ? `WHERE revision = $1` : "";
     return await engine.query<JournalRow>(
