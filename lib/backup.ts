@@ -498,7 +498,7 @@ function checkFolder(target: Containment, folder: string): void {
   if (kind !== "folder") {
     throw new StrataError(
       "FILE",
-      `Refusing to write into "${folder}": it is not a folder inside "${target.root}"`,
+      `Will not write into this folder: it is not a folder inside "${target.root}"`,
       {
         file: folder,
         hint:

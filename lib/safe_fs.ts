@@ -6,7 +6,9 @@
  *
  * - it reads regular files only (or symlinks to one inside the folder), and
  *   never opens anything else: a named pipe would block forever;
- * - a category folder must resolve inside the migrations folder;
+ * - a category folder may be a symlink to a folder elsewhere, which is read,
+ *   but nothing is written or deleted outside the migrations folder (by
+ *   real path);
  * - it never writes, truncates or deletes through a symlink: new files are
  *   created exclusively (no link can sit at a new name), replaced files are
  *   written to a new temporary name and renamed over the old one, and a
@@ -101,7 +103,7 @@ export function refusedEntry(
   path: string,
   kind: Exclude<EntryKind, "file" | "folder">,
 ): StrataError {
-  return new StrataError("FILE", `Refusing to read "${path}": ${REASONS[kind]}`, {
+  return new StrataError("FILE", `Will not read this file: ${REASONS[kind]}`, {
     file: path,
     hint:
       "Replace it with a regular file (or a folder) inside the migrations folder, or move it out",
@@ -110,7 +112,7 @@ export function refusedEntry(
 }
 
 function refusedWrite(path: string, action: string, why: string): StrataError {
-  return new StrataError("FILE", `Refusing to ${action} "${path}": ${why}`, {
+  return new StrataError("FILE", `Will not ${action} this path: ${why}`, {
     file: path,
     hint: "strata never writes or deletes through a symlink, nor outside the folder it manages; " +
       "replace the link with a regular file or folder, then run again",

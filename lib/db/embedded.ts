@@ -47,7 +47,7 @@ async function lockFolder(dir: string, timeoutMs: number): Promise<Deno.FsFile> 
 }
 
 function refusedLockFile(path: string, why: string): StrataError {
-  return new StrataError("FILE", `Refusing to open the lock file "${path}": ${why}`, {
+  return new StrataError("FILE", `Will not open the lock file: ${why}`, {
     file: path,
     hint: "strata writes its lock file itself and never through a link; remove it and run again",
   });
