@@ -156,11 +156,19 @@ Deno.test("restore refuses to replace a migration file that is a symlink", async
 
 Deno.test("create and merge refuse a category folder that links outside the migrations folder", async () => {
   await project(async (dir) => {
-    await Deno.symlink(join(dir, "outside"), join(dir, "migrations", "02_core"));
-    const outside = await treeListing(join(dir, "outside"));
-    const r = await strata(["create", "add users", "--category", "02_core"], { cwd: dir });
-    expectRefused(r, join("migrations", "02_core"), "create --category");
-    assert.deepEqual(await treeListing(join(dir, "outside")), outside);
+    // A folder elsewhere: the migrations load, only the write is refused.
+    const elsewhere = join(dir, "elsewhere");
+    await Deno.mkdir(elsewhere);
+    await Deno.symlink(elsewhere, join(dir, "migrations", "02_core"));
+    await writeMigration(join(dir, "migrations"), "20240101_0001_a", UP);
+    const create = await strata(["create", "add users", "--category", "02_core"], { cwd: dir });
+    expectRefused(create, join("migrations", "02_core"), "create --category");
+    assert.deepEqual(await treeListing(elsewhere), []);
+    // A second root in the linked folder: merge writes beside the last head, there.
+    await writeMigration(elsewhere, "20240101_0002_b", "-- parents:\n" + UP);
+    const before = await treeListing(elsewhere);
+    expectRefused(await strata(["merge", "-m", "join"], { cwd: dir }), "02_core", "merge");
+    assert.deepEqual(await treeListing(elsewhere), before);
   });
 });
 
