@@ -14,6 +14,8 @@ import {
   expectExit,
   parseJson,
   scratchDir,
+  SERVER_URL,
+  serverDirTest,
   spawnStrata,
   strata,
   treeListing,
@@ -240,3 +242,26 @@ Deno.test("a restore killed before its renames leaves temporaries the next resto
     expectExit(await strata(["heads"], { cwd: dir }), 0, "heads");
   });
 });
+
+serverDirTest(
+  "clean refuses to delete a replaced revision that is a symlink, before its backup",
+  async (dir) => {
+    const migrations = join(dir, "migrations");
+    for (const n of [1, 2, 3]) {
+      await writeMigration(
+        join(migrations, "shared"),
+        `20240101_000${n}_t${n}`,
+        `-- up\nCREATE TABLE t${n} (id int);\n-- down\nDROP TABLE t${n};\n`,
+      );
+    }
+    await Deno.rename(
+      join(migrations, "shared", "20240101_0001_t1.sql"),
+      join(migrations, "shared", "t1.txt"),
+    );
+    await Deno.symlink(join("shared", "t1.txt"), join(migrations, "20240101_0001_t1.sql"));
+    const before = await treeListing(dir);
+    const r = await strata(["clean", "1", "--scratch", SERVER_URL], { cwd: dir });
+    expectRefused(r, "20240101_0001_t1.sql", "clean");
+    assert.deepEqual(await treeListing(dir), before, "clean changed something");
+  },
+);
