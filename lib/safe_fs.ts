@@ -45,6 +45,15 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
+/** Whether `path`, links followed, is a folder (false when it leads nowhere). */
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 function inside(realRoot: string, realPath: string): boolean {
   return realPath === realRoot ||
     realPath.startsWith(realRoot.endsWith(SEPARATOR) ? realRoot : realRoot + SEPARATOR);
@@ -140,9 +149,7 @@ export function assertChangeable(
     if (root.realRoot !== null && !root.contains(folder)) {
       throw refusedWrite(path, action, `its folder "${folder}" leads outside "${root.root}"`);
     }
-    if (!Deno.statSync(folder).isDirectory) {
-      throw refusedWrite(path, action, `"${folder}" is not a folder`);
-    }
+    if (!isFolder(folder)) throw refusedWrite(path, action, `"${folder}" is not a folder`);
   }
   const info = lstatOrNull(path);
   if (!info) return;
@@ -157,9 +164,7 @@ export function ensureFolder(root: Containment, folder: string): void {
     if (root.realRoot !== null && !root.contains(folder)) {
       throw refusedWrite(folder, "write into", `it leads outside "${root.root}"`);
     }
-    if (!Deno.statSync(folder).isDirectory) {
-      throw refusedWrite(folder, "write into", "it is not a folder");
-    }
+    if (!isFolder(folder)) throw refusedWrite(folder, "write into", "it is not a folder");
     return;
   }
   let existing = dirname(folder);
