@@ -356,6 +356,8 @@ async function readVerified(
     );
   }
   const manifest = parseManifest(text, id, manifestPath);
+  // Listed first: a named pipe among the files is refused before anything is opened.
+  const layout = await scan(path);
   const contents = new Map<string, Uint8Array>();
   for (const file of manifest.files) {
     const filePath = local(path, file.path);
@@ -379,7 +381,7 @@ async function readVerified(
     }
     contents.set(file.path, bytes);
   }
-  for (const rel of (await scan(path)).files) {
+  for (const rel of layout.files) {
     if (!contents.has(rel)) throw damaged(id, local(path, rel), "a file is not in the manifest");
   }
   return { manifest, contents };

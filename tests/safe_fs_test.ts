@@ -265,3 +265,17 @@ serverDirTest(
     assert.deepEqual(await treeListing(dir), before, "clean changed something");
   },
 );
+
+Deno.test("restore refuses a snapshot holding a named pipe, unopened", async () => {
+  await project(async (dir) => {
+    await writeMigration(join(dir, "migrations"), "20240101_0001_a", UP);
+    const made = await strata(["backup", "--json"], { cwd: dir });
+    expectExit(made, 0, "backup");
+    const snapshot = parseJson(made, "backup").backup.path;
+    await Deno.remove(join(dir, snapshot, "20240101_0001_a.sql"));
+    await mkfifo(join(dir, snapshot, "20240101_0001_a.sql"));
+    const before = await treeListing(join(dir, "migrations"));
+    expectRefused(await runOrKill(["restore", "latest"], dir), "20240101_0001_a.sql", "restore");
+    assert.deepEqual(await treeListing(join(dir, "migrations")), before);
+  });
+});
