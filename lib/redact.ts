@@ -29,10 +29,11 @@ const URL_PASSWORD_REGEXP =
  * `user:password@host` in any shape, a URL or not: `postgres:/u:pw@h`,
  * `postgres:u:pw@h`, `postgresql//u:pw@h`, `u:pw@h`. A token (from a space,
  * quote or bracket) holding a colon, then the last "@" before something that
- * can be a host and port.
+ * can be a host and port. The user part stops at the first colon and the host
+ * is bounded, so a long line cannot make the match slow.
  */
 const CREDENTIALS_REGEXP =
-  /(?<![^\s"'`(<=,;[{])([^\s"'`<>()@]*:[^\s"'`<>]*)@(?=[\w.\-[\]:%~]*(?:[/?#\s"'`,;)\]}]|$))/g;
+  /(?<![^\s"'`(<=,;[{])([^\s"'`<>()@:]*:[^\s"'`<>]*)@(?=[\w.\-[\]:%~]{0,255}(?:[/?#\s"'`,;)\]}]|$))/g;
 /** A scheme followed by slashes, well-formed or not: `postgres://`, `postgres:/`, `postgresql//`. */
 const SLASHED_SCHEME_REGEXP = /^[a-z][a-z0-9+.-]*(?::\/\/?|\/\/)/i;
 const BARE_SCHEME_REGEXP = /^postgres(?:ql)?:/i;
