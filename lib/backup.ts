@@ -13,7 +13,7 @@
  * ```
  */
 import { createHash } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { StrataError, usage } from "./errors.ts";
 import {
   checksumOf,
@@ -22,6 +22,15 @@ import {
   parseMigration,
   REVISION_ID_REGEXP,
 } from "./migration_file.ts";
+import {
+  assertChangeable,
+  Containment,
+  ensureFolder,
+  refusedEntry,
+  replaceFile,
+  sweepTemporaries,
+  writeNewFile,
+} from "./safe_fs.ts";
 import { VERSION } from "./version.ts";
 
 export const DEFAULT_BACKUP_ROOT = "versions_backup";
@@ -89,31 +98,35 @@ interface Layout {
   folders: string[];
 }
 
-async function isDirectory(path: string, entry: Deno.DirEntry): Promise<boolean> {
-  if (entry.isDirectory) return true;
-  if (!entry.isSymlink) return false;
+async function isFolder(path: string): Promise<boolean> {
   return (await Deno.stat(path).catch(() => null))?.isDirectory ?? false;
 }
 
 /**
  * The layout loadMigrations reads: `*.sql` in the folder and one level down in
  * category folders, names starting with a dot skipped. A directory named
- * `*.sql` is neither a file nor a category, so it is left out.
+ * `*.sql` is neither a file nor a category, so it is left out. What strata
+ * will not read (a named pipe, a symlink leading outside) is refused unopened.
  */
 async function scan(dir: string): Promise<Layout> {
+  const root = new Containment(dir);
   const files: string[] = [];
   const folders: string[] = [];
+  const kindOf = (path: string, entry: Deno.DirEntry) => {
+    const kind = root.kind(path, entry.isSymlink ? undefined : entry);
+    if (kind === "file" || kind === "folder") return kind;
+    throw refusedEntry(path, kind);
+  };
   for await (const entry of Deno.readDir(dir)) {
     if (entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
-    const isDir = await isDirectory(path, entry);
     if (entry.name.endsWith(".sql")) {
-      if (!isDir) files.push(entry.name);
-    } else if (isDir) {
+      if (kindOf(path, entry) === "file") files.push(entry.name);
+    } else if (entry.isDirectory || (entry.isSymlink && (await isFolder(path)))) {
       folders.push(entry.name);
       for await (const inner of Deno.readDir(path)) {
         if (inner.name.startsWith(".") || !inner.name.endsWith(".sql")) continue;
-        if (!(await isDirectory(join(path, inner.name), inner))) {
+        if (kindOf(join(path, inner.name), inner) === "file") {
           files.push(`${entry.name}/${inner.name}`);
         }
       }
@@ -231,9 +244,10 @@ export async function createBackup(
     for (const folder of new Set(layout.files.filter((rel) => rel.includes("/")).map(folderOf))) {
       await Deno.mkdir(join(path, folder));
     }
-    for (const copy of copies) await Deno.writeFile(local(path, copy.file.path), copy.bytes);
+    // A folder just made: every file in it is new, created exclusively.
+    for (const copy of copies) writeNewFile(local(path, copy.file.path), copy.bytes);
     const temporary = join(path, `${MANIFEST_NAME}.tmp`);
-    await Deno.writeTextFile(temporary, JSON.stringify(manifest, null, 2) + "\n");
+    writeNewFile(temporary, JSON.stringify(manifest, null, 2) + "\n");
     await Deno.rename(temporary, join(path, MANIFEST_NAME));
   } catch (error) {
     await Deno.remove(path, { recursive: true }).catch(() => {});
@@ -253,6 +267,7 @@ async function scanSource(dir: string): Promise<Layout | null> {
     return await scan(dir);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
+    if (error instanceof StrataError) throw error;
     throw new StrataError("FILE", `Cannot read the migrations folder: ${messageOf(error)}`, {
       file: dir,
       cause: error,
@@ -341,6 +356,8 @@ async function readVerified(
     );
   }
   const manifest = parseManifest(text, id, manifestPath);
+  // Listed first: a named pipe among the files is refused before anything is opened.
+  const layout = await scan(path);
   const contents = new Map<string, Uint8Array>();
   for (const file of manifest.files) {
     const filePath = local(path, file.path);
@@ -364,7 +381,7 @@ async function readVerified(
     }
     contents.set(file.path, bytes);
   }
-  for (const rel of (await scan(path)).files) {
+  for (const rel of layout.files) {
     if (!contents.has(rel)) throw damaged(id, local(path, rel), "a file is not in the manifest");
   }
   return { manifest, contents };
@@ -469,15 +486,28 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
-/** Write through a temporary name in the same folder and rename: never a half-written file. */
-async function replaceFile(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${crypto.randomUUID()}.tmp`);
-  try {
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
+/** A category folder restore would write into: absent, or a folder inside `dir`. */
+function checkFolder(target: Containment, folder: string): void {
+  const info = (() => {
+    try {
+      return Deno.lstatSync(folder);
+    } catch {
+      return null;
+    }
+  })();
+  if (!info) return;
+  const kind = target.kind(folder);
+  if (kind !== "folder") {
+    throw new StrataError(
+      "FILE",
+      `Will not write into this folder: it is not a folder inside "${target.root}"`,
+      {
+        file: folder,
+        hint:
+          "strata never writes or deletes through a symlink leading outside the folder it manages; " +
+          "replace the link with a regular folder, then run again",
+      },
+    );
   }
 }
 
@@ -495,39 +525,54 @@ export async function restoreBackup(
 ): Promise<RestoreResult> {
   const { id } = await resolveBackup(root, ref);
   const { manifest, contents } = await readVerified(root, id);
+  const target = new Containment(dir);
+  // A restore killed between writing a temporary file and renaming it left it behind.
+  sweepTemporaries(target);
   const current = await scanSource(dir);
+  const keep = new Set(contents.keys());
+  const doomed = (current?.files ?? []).filter((rel) => !keep.has(rel));
+  // Every path checked before anything changes: no write or delete through a link.
+  for (const folder of manifest.folders) checkFolder(target, join(dir, folder));
+  const differing: string[] = [];
+  for (const [rel, bytes] of contents) {
+    if (!sameBytes(await readOrNull(local(dir, rel)), bytes)) differing.push(rel);
+  }
+  for (const rel of differing) assertChangeable(target, local(dir, rel), "write");
+  for (const rel of doomed) assertChangeable(target, local(dir, rel), "delete");
   const safetyBackup = current ? await createBackup(dir, root) : null;
   const written: string[] = [];
   const removed: string[] = [];
   let unchanged = 0;
   try {
-    for (const folder of manifest.folders) await Deno.mkdir(join(dir, folder), { recursive: true });
-    for (const file of manifest.files) {
-      const path = local(dir, file.path);
-      const bytes = contents.get(file.path)!;
-      if (sameBytes(await readOrNull(path), bytes)) {
-        unchanged++;
-        continue;
-      }
-      await Deno.mkdir(dirname(path), { recursive: true });
-      await replaceFile(path, bytes);
+    await Deno.mkdir(dir, { recursive: true });
+    for (const folder of manifest.folders) ensureFolder(target, join(dir, folder));
+    unchanged = contents.size - differing.length;
+    for (const rel of differing) {
+      const path = local(dir, rel);
+      const bytes = contents.get(rel)!;
+      ensureFolder(target, dirname(path));
+      assertChangeable(target, path, "write");
+      replaceFile(path, bytes);
       written.push(path);
     }
-    const keep = new Set(contents.keys());
     const emptied = new Set<string>();
-    for (const rel of current?.files ?? []) {
-      if (keep.has(rel)) continue;
+    for (const rel of doomed) {
+      assertChangeable(target, local(dir, rel), "delete");
       await Deno.remove(local(dir, rel));
       removed.push(local(dir, rel));
       if (rel.includes("/")) emptied.add(folderOf(rel));
     }
     for (const folder of emptied) {
-      // Only an empty folder goes: a non-recursive remove fails on anything else.
-      if (!manifest.folders.includes(folder)) await Deno.remove(join(dir, folder)).catch(() => {});
+      // Only an empty, real folder goes: a non-recursive remove fails on anything else,
+      // and a symlink is never removed.
+      const path = join(dir, folder);
+      if (manifest.folders.includes(folder) || Deno.lstatSync(path).isSymlink) continue;
+      await Deno.remove(path).catch(() => {});
     }
   } catch (error) {
+    if (error instanceof StrataError && !safetyBackup) throw error;
     throw new StrataError("FILE", `Cannot restore backup "${id}": ${messageOf(error)}`, {
-      file: dir,
+      file: error instanceof StrataError ? error.file : dir,
       cause: error,
       hint: safetyBackup
         ? `The files as they were are in "${safetyBackup.path}": strata restore ${safetyBackup.id}`

@@ -2,12 +2,14 @@
  * The ledger (one row per applied revision) and the journal (one row per
  * action, never rewritten). Statements are built as SQL text so a revision's
  * SQL, its ledger row and its journal row travel in one round trip, and so
- * `--sql` prints exactly what would run.
+ * `--sql` prints exactly what would run. Every value goes through
+ * `quoteLiteral`, whose literals no session setting can change.
  */
 import type { Engine } from "./db/engine.ts";
 import { SqlError } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
 import { maskPasswordLiterals } from "./redact.ts";
+import { quoteLiteral } from "./sql_literal.ts";
 import { VERSION } from "./version.ts";
 
 export interface LedgerNames {
@@ -42,9 +44,7 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
+export { quoteLiteral };
 
 /** `--table name` or `--table schema.name`; the journal sits beside the ledger. */
 export function ledgerNames(table?: string): LedgerNames {
@@ -161,14 +161,29 @@ export function journalSql(
   }, ${quoteLiteral(VERSION)});`;
 }
 
+/**
+ * Whether `table` (quoted, maybe schema-qualified) exists, asked of the
+ * catalog: reading a missing table would fail on the server and write an
+ * error to its log on every `status` of a database strata has not touched.
+ */
+async function tableExists(engine: Engine, table: string): Promise<boolean> {
+  const [row] = await engine.query<{ present: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS present",
+    [table],
+  );
+  return row.present;
+}
+
 /** The applied rows, or null when the ledger table does not exist yet. */
 export async function readLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
+  if (!(await tableExists(engine, ledgerTable(names)))) return null;
   try {
     return await engine.query<LedgerRow>(
       `SELECT revision, parents, checksum, applied_at, applied_by, duration_ms, strata_version
          FROM ${ledgerTable(names)} ORDER BY applied_at, revision`,
     );
   } catch (error) {
+    // Dropped between the two queries.
     if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
       return null;
     }
@@ -201,6 +216,7 @@ export async function readJournal(
   names: LedgerNames,
   options: { revision?: string; limit?: number } = {},
 ): Promise<JournalRow[]> {
+  if (!(await tableExists(engine, journalTable(names)))) return [];
   try {
     const where = options.revision ? `WHERE revision = $1` : "";
     return await engine.query<JournalRow>(

@@ -1,10 +1,12 @@
 /**
  * Finds and reads every migration file of a folder: `*.sql` directly in it and
  * one level down in category folders. All files are read and parsed before
- * anything runs, so a broken file stops the run before any change.
+ * anything runs, so a broken file stops the run before any change. A named
+ * pipe, a socket or a symlink leading outside the folder is refused unopened.
  */
 import { join } from "node:path";
 import { StrataError } from "./errors.ts";
+import { Containment, refusedEntry } from "./safe_fs.ts";
 import {
   decodeUtf8,
   type MigrationFile,
@@ -19,20 +21,27 @@ interface Found {
 }
 
 // Synchronous: for a folder of many small files it is a fraction of the async cost.
-function listSql(dir: string, category: string | null, into: Found[]): void {
+function listSql(root: Containment, dir: string, category: string | null, into: Found[]): void {
   for (const entry of Deno.readDirSync(dir)) {
     if (entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
-    const isDir = entry.isDirectory || (entry.isSymlink && statOrNull(path)?.isDirectory);
     if (entry.name.endsWith(".sql")) {
-      if (isDir) {
+      const kind = root.kind(path, entry.isSymlink ? undefined : entry);
+      if (kind === "folder") {
         throw new StrataError("FILE", "A migration file is a directory", { file: path });
       }
+      if (kind !== "file") throw refusedEntry(path, kind);
       into.push({ path, name: entry.name, category });
-    } else if (isDir && category === null) {
-      listSql(path, entry.name, into);
+    } else if (category === null && (entry.isDirectory || (entry.isSymlink && isFolder(path)))) {
+      // A category folder may be a symlink, also to a folder elsewhere: it is read,
+      // but strata refuses to write or delete there (safe_fs.ts).
+      listSql(root, path, entry.name, into);
     }
   }
+}
+
+function isFolder(path: string): boolean {
+  return statOrNull(path)?.isDirectory ?? false;
 }
 
 function statOrNull(path: string): Deno.FileInfo | null {
@@ -77,7 +86,7 @@ export async function loadMigrations(dir: string): Promise<MigrationFile[]> {
     });
   }
   const found: Found[] = [];
-  listSql(dir, null, found);
+  listSql(new Containment(dir), dir, null, found);
   found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.path < b.path ? -1 : 1));
   for (let i = 1; i < found.length; i++) {
     if (found[i].name === found[i - 1].name) {

@@ -138,7 +138,10 @@ export function assertIntact(graph: Graph, state: State, dir: string): void {
         state.missing.join(", ")
       }`,
       {
-        hint: "Restore the missing files (strata restore, or from version control)",
+        hint: "Restore the missing files (strata restore, or from version control); " +
+          `if the revision was abandoned and will not come back, forget its ledger row with: strata stamp --unstamp ${
+            state.missing[0]
+          }`,
         details: { missing: state.missing },
       },
     );

@@ -22,7 +22,15 @@ import { Output } from "../lib/output.ts";
 import type { Direction } from "../lib/plan.ts";
 import { runSteps, withLock } from "../lib/runner.ts";
 import { VERSION } from "../lib/version.ts";
-import { serverTest } from "./helpers.ts";
+import {
+  expectExit,
+  queryDb,
+  SERVER_URL,
+  serverDirTest,
+  serverTest,
+  strata,
+  writeMigration,
+} from "./helpers.ts";
 
 const OPTIONS: EngineOptions = {
   connectTimeoutMs: 5000,
@@ -468,5 +476,53 @@ onBothEngines(
       "SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock",
     );
     assert.deepEqual(now, { statement: "12345ms", lock: "2345ms" });
+  },
+);
+
+/**
+ * Transactions the server rolled back in database `name`, once every session
+ * on it has ended: a backend flushes its statistics when it exits, so only
+ * then is the count final. Read from the maintenance database.
+ */
+async function rollbacks(name: string): Promise<number> {
+  for (;;) {
+    const [row] = await queryDb<{ sessions: number; rollbacks: string }>(
+      SERVER_URL,
+      `SELECT (SELECT count(*)::int FROM pg_stat_activity WHERE datname = $1) AS sessions,
+              (SELECT xact_rollback FROM pg_stat_database WHERE datname = $1) AS rollbacks`,
+      [name],
+    );
+    if (row.sessions === 0) return Number(row.rollbacks);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+serverDirTest(
+  "status and check on a database without a ledger raise no error on the server",
+  async (dir, url) => {
+    const name = new URL(url).pathname.slice(1);
+    await writeMigration(
+      `${dir}/migrations`,
+      "20240101_0000_a",
+      "-- up\nCREATE TABLE a (id int);\n",
+    );
+    const before = await rollbacks(name);
+    // The measure works: a read of a missing table is a rolled-back transaction.
+    await queryDb(url, "SELECT * FROM strata_ledger").catch(() => {});
+    const failed = await rollbacks(name);
+    assert.ok(
+      failed > before,
+      `xact_rollback did not count a failed query (${before} -> ${failed})`,
+    );
+    for (const args of [["status"], ["status", "--json"], ["check"], ["history"], ["current"]]) {
+      const r = await strata([...args, "--database", url], { cwd: dir });
+      expectExit(r, args[0] === "check" ? 3 : 0, args.join(" "));
+    }
+    assert.equal(await rollbacks(name), failed, "a command made the server roll back a statement");
+    assert.deepEqual(
+      await queryDb(url, "SELECT to_regclass('strata_ledger') AS r"),
+      [{ r: null }],
+      "a read-only command created the ledger",
+    );
   },
 );

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { maskPasswordLiterals, redact, redactUrl, registerSecret } from "../lib/redact.ts";
+import { dump, scratchDir, strata } from "./helpers.ts";
 
 function assertHidden(text: string, secret: string): void {
   assert.ok(!text.includes(secret), `"${secret}" leaks in: ${text}`);
@@ -197,4 +199,75 @@ Deno.test("a secret that extends another registered secret is masked whole", () 
 Deno.test("redact leaves text without secrets unchanged", () => {
   const text = "Applied 20240101_0900_add_users in 12ms (postgres://app@db/appdb)";
   assert.equal(redact(text), text);
+});
+
+// ---------------------------------------------------------------- any user:password@ shape
+
+Deno.test("redactUrl masks user:password@ in malformed URLs of any scheme or shape", () => {
+  const cases: Array<[string, string]> = [
+    ["postgres:/u:pw-1@h/db", "postgres:/u:***@h/db"],
+    ["postgres:u:pw-1@h/db", "postgres:u:***@h/db"],
+    ["postgresql//u:pw-1@h/db", "postgresql//u:***@h/db"],
+    ["postgres:pw-1@h/db", "postgres:***@h/db"],
+    ["u:pw-1@h:5432/db", "u:***@h:5432/db"],
+    ["u:pw:1@h", "u:***@h"],
+    ["mysql://u:pw-1@h/db", "mysql://u:***@h/db"],
+    ["pglite:u:pw-1@h", "pglite:***@h"],
+    ["(postgres:u:p@w-1@[::1]:5432)", "(postgres:u:***@[::1]:5432)"],
+    ['url="postgres:u:pw-1@h/db"', 'url="postgres:u:***@h/db"'],
+  ];
+  for (const [text, masked] of cases) {
+    assert.equal(redactUrl(text), masked);
+    assert.equal(
+      redact(`Cannot connect to ${text}: refused`),
+      `Cannot connect to ${masked}: refused`,
+    );
+  }
+});
+
+Deno.test("redactUrl leaves user@host without a password and casts before @> alone", () => {
+  for (
+    const text of [
+      "postgres://u@h/db",
+      "postgres:/u@h/db",
+      "admin@example.com",
+      "data::jsonb@>'{}'",
+    ]
+  ) {
+    assert.equal(redactUrl(text), text);
+  }
+});
+
+Deno.test("CLI: a malformed URL's password is masked in text and --json, from every source", async () => {
+  const dir = await scratchDir();
+  try {
+    await Deno.mkdir(join(dir.path, "migrations"));
+    const secret = "Pw5ecret-Mal";
+    for (
+      const url of [
+        `postgres:/u:${secret}@h/db`,
+        `postgres:u:${secret}@h/db`,
+        `postgresql//u:${secret}@h/db`,
+      ]
+    ) {
+      const sources: Array<{ args: string[]; env?: Record<string, string> }> = [
+        { args: ["--database", url] },
+        { args: [], env: { DATABASE_URL: url } },
+      ];
+      for (const source of sources) {
+        for (const json of [[], ["--json"]]) {
+          for (const command of ["status", "apply", "init"]) {
+            const r = await strata([command, ...source.args, ...json], {
+              cwd: dir.path,
+              env: source.env,
+            });
+            assertHidden(dump(r), secret);
+          }
+        }
+      }
+      await Deno.remove(join(dir.path, "strata.json")).catch(() => {});
+    }
+  } finally {
+    await dir.remove();
+  }
 });

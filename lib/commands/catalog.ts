@@ -131,7 +131,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "record revisions as applied without running them (or --unstamp)",
     usage: "stamp TARGET [--unstamp]",
     help:
-      "stamp REV records REV and its ancestors; --unstamp REV removes REV and what follows it;\nstamp base clears the ledger. Every change is journaled.",
+      "stamp REV records REV and its ancestors; --unstamp REV removes REV and what follows it\n(also a revision whose file is gone: its row is forgotten); stamp base clears every row.\nEvery change is journaled.",
     example: "strata stamp head",
     run: lazy(() => import("./stamp.ts"), "stamp"),
   },

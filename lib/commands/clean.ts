@@ -3,8 +3,15 @@
  * baseline. Order matters: plan (refusals), check the configured database,
  * prove on scratch databases, and only then back up and change files.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createBackup } from "../backup.ts";
+import {
+  assertChangeable,
+  Containment,
+  ensureFolder,
+  replaceFile,
+  sweepTemporaries,
+} from "../safe_fs.ts";
 import { StrataError, usage } from "../errors.ts";
 import type { Graph } from "../graph.ts";
 import { diffCount, diffJson, formatDiff } from "../schema/diff.ts";
@@ -123,11 +130,15 @@ export async function clean(ctx: Context): Promise<number> {
     return 0;
   }
 
-  const backup = await createBackup(ctx.config.dir);
+  const root = new Containment(ctx.config.dir);
   const target = join(ctx.config.dir, plan.relativePath);
-  await Deno.mkdir(join(target, ".."), { recursive: true });
-  await Deno.writeTextFile(`${target}.tmp`, plan.text, { createNew: true });
-  await Deno.rename(`${target}.tmp`, target);
+  // Checked before anything changes: no write or delete through a link or outside the folder.
+  assertChangeable(root, target, "write");
+  for (const file of plan.replaced) assertChangeable(root, file.path, "delete");
+  sweepTemporaries(root);
+  const backup = await createBackup(ctx.config.dir);
+  ensureFolder(root, dirname(target));
+  replaceFile(target, plan.text);
   for (const file of plan.replaced) await Deno.remove(file.path);
   out.document({ ...summary, backup: backup.id });
   describe();

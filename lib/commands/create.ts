@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { StrataError, usage } from "../errors.ts";
 import { buildGraph, resolveRevision } from "../graph.ts";
 import { loadMigrations } from "../migration_dir.ts";
+import { assertChangeable, Containment, ensureFolder, writeNewFile } from "../safe_fs.ts";
 import { type Context, positionals } from "./context.ts";
 
 function pad(n: number, width = 2): string {
@@ -53,6 +54,7 @@ export function renderRevision(
   }\n-- up\n${body.up}\n-- down\n${body.down}\n`;
 }
 
+// deno-lint-ignore require-await
 export async function writeNew(
   ctx: Context,
   id: string,
@@ -66,10 +68,12 @@ export async function writeNew(
       "A category is one folder name, like 02_core_features",
     );
   }
-  await Deno.mkdir(folder, { recursive: true });
+  const root = new Containment(ctx.config.dir);
+  ensureFolder(root, folder);
   const path = join(folder, `${id}.sql`);
+  assertChangeable(root, path, "write");
   try {
-    await Deno.writeTextFile(path, text, { createNew: true });
+    writeNewFile(path, text);
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw usage(`File ${path} already exists`);
     throw error;

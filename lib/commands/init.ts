@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { CONFIG_FILE } from "../config.ts";
 import { redactUrl } from "../redact.ts";
+import { writeNewFile } from "../safe_fs.ts";
 import type { Context } from "./context.ts";
 
 export const CATEGORIES = [
@@ -19,13 +20,11 @@ export async function init(ctx: Context): Promise<number> {
   const created: string[] = [];
   for (const category of CATEGORIES) {
     const path = join(dir, category);
-    try {
-      await Deno.stat(path);
-    } catch {
-      await Deno.mkdir(path, { recursive: true });
-      await Deno.writeTextFile(join(path, ".gitkeep"), "");
-      created.push(path + "/");
-    }
+    // Whatever sits at the name already (a folder, a link, a file) is left as it is.
+    if (await Deno.lstat(path).then(() => true, () => false)) continue;
+    await Deno.mkdir(path, { recursive: true });
+    writeNewFile(join(path, ".gitkeep"), "");
+    created.push(path + "/");
   }
   let wroteConfig = false;
   const config: Record<string, string> = { dir };

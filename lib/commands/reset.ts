@@ -13,6 +13,7 @@ import { createLedgerSql, journalSql, type LedgerNames, readLedger } from "../le
 import { planDowngrade, planUpgrade } from "../plan.ts";
 import { runSteps, withLock } from "../runner.ts";
 import { ident } from "../schema/ident.ts";
+import { quoteLiteral } from "../sql_literal.ts";
 import { assertIntact, compareState } from "../state.ts";
 import { type Context, names, positionals, readState, withGraphAndEngine } from "./context.ts";
 
@@ -38,7 +39,7 @@ async function schemaSetup(engine: Engine, schema: string): Promise<string> {
     ...grants.map((g) => `GRANT ${g.privilege} ON SCHEMA ${ident(schema)} TO ${g.grantee};`),
     info.comment === null
       ? ""
-      : `COMMENT ON SCHEMA ${ident(schema)} IS '${info.comment.replace(/'/g, "''")}';`,
+      : `COMMENT ON SCHEMA ${ident(schema)} IS ${quoteLiteral(info.comment)};`,
   ].join("\n");
 }
 

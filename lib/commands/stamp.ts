@@ -1,13 +1,16 @@
 /**
  * stamp / --unstamp and rehash: change the ledger without running SQL, under
- * the lock, each change journaled.
+ * the lock, each change journaled. `--unstamp` also forgets an applied
+ * revision whose file is gone (a branch abandoned after it ran on a shared
+ * database), the one way out of that state short of editing the ledger.
  */
 import { StrataError, usage } from "../errors.ts";
-import { ancestors, descendants, inOrder, resolveRevision } from "../graph.ts";
+import { ancestors, descendants, type Graph, inOrder, resolveRevision } from "../graph.ts";
 import {
   deleteLedgerSql,
   insertLedgerSql,
   journalSql,
+  type LedgerRow,
   ledgerTable,
   quoteLiteral,
 } from "../ledger.ts";
@@ -25,11 +28,20 @@ export async function stamp(ctx: Context): Promise<number> {
       const applied = new Set(state.applied);
       let add: string[] = [];
       let remove: string[] = [];
+      const forgotten = new Set<string>();
+      const lost = ctx.flags.unstamp ? missingTarget(graph, state.missing, target) : null;
       if (target === "base") {
         if (ctx.flags.unstamp) {
           throw usage("Use stamp base (without --unstamp) to clear the ledger");
         }
-        remove = [...state.applied].reverse();
+        // Every row goes, those without a file (or replaced by a baseline) too.
+        const withFile = [...state.applied].reverse().filter((id) => state.rows.has(id));
+        const others = rows.map((row) => row.revision).filter((id) => !applied.has(id)).reverse();
+        for (const id of state.missing) forgotten.add(id);
+        remove = [...withFile, ...others];
+      } else if (lost) {
+        remove = abandoned(rows, state.missing, lost);
+        for (const id of remove) forgotten.add(id);
       } else if (ctx.flags.unstamp) {
         const id = resolveRevision(graph, target);
         remove = [...state.applied].reverse().filter((rev) => descendants(graph, id).has(rev));
@@ -64,7 +76,8 @@ export async function stamp(ctx: Context): Promise<number> {
           journalSql(n, {
             action: "unstamp",
             revision: id,
-            checksum: graph.files.get(id)?.checksum,
+            checksum: graph.files.get(id)?.checksum ?? state.rows.get(id)?.checksum,
+            detail: forgotten.has(id) ? "file missing: row forgotten" : undefined,
           }),
         ]),
       ];
@@ -75,6 +88,44 @@ export async function stamp(ctx: Context): Promise<number> {
       if (sql.length === 0) ctx.out.line("Nothing to stamp: the ledger already says so");
       return 0;
     }));
+}
+
+/**
+ * The applied-but-missing revision `spec` names (exact id, or a prefix no file
+ * shares), or null when it names none. Throws when a prefix is ambiguous.
+ */
+function missingTarget(graph: Graph, missing: string[], spec: string): string | null {
+  if (missing.includes(spec)) return spec;
+  const matches = missing.filter((id) => id.startsWith(spec));
+  if (matches.length === 0 || graph.order.some((id) => id.startsWith(spec))) return null;
+  if (matches.length > 1) {
+    throw usage(
+      `Ambiguous revision prefix "${spec}" matches ${matches.length} revisions without a file`,
+      `Candidates: ${matches.slice(0, 10).join(", ")}`,
+    );
+  }
+  return matches[0];
+}
+
+/**
+ * `id` and the other missing revisions the ledger records as its descendants
+ * (a whole abandoned branch), newest first. A revision with a file cannot
+ * descend from a missing one: its graph would not load.
+ */
+function abandoned(rows: LedgerRow[], missing: string[], id: string): string[] {
+  const lost = new Set(missing);
+  const branch = new Set([id]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const row of rows) {
+      if (branch.has(row.revision) || !lost.has(row.revision)) continue;
+      if (row.parents.split(" ").some((parent) => branch.has(parent))) {
+        branch.add(row.revision);
+        grew = true;
+      }
+    }
+  }
+  return rows.filter((row) => branch.has(row.revision)).map((row) => row.revision).reverse();
 }
 
 export async function rehash(ctx: Context): Promise<number> {

@@ -111,7 +111,13 @@ function print(ctx: Context, r: StatusReport): void {
   for (const id of r.edited) {
     out.line(out.red(`Edited since applied: ${id}  (strata rehash ${id} accepts it)`));
   }
-  for (const id of r.missing) out.line(out.red(`Applied but missing file: ${id}`));
+  for (const id of r.missing) {
+    out.line(
+      out.red(
+        `Applied but missing file: ${id}  (restore it, or forget it: strata stamp --unstamp ${id})`,
+      ),
+    );
+  }
   for (const { from, to } of r.renamed) out.line(out.red(`Renamed: ${from} -> ${to}`));
   for (const id of r.outOfOrder) {
     out.line(out.yellow(`Out of order (older than applied revisions): ${id}`));

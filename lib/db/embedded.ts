@@ -29,7 +29,7 @@ function translate(error: unknown): unknown {
 async function lockFolder(dir: string, timeoutMs: number): Promise<Deno.FsFile> {
   await Deno.mkdir(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const file = await openLockFile(path);
   const deadline = Date.now() + timeoutMs;
   for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
     if (await file.tryLock(true)) break;
@@ -44,6 +44,45 @@ async function lockFolder(dir: string, timeoutMs: number): Promise<Deno.FsFile> 
   await file.truncate(0);
   await file.write(new TextEncoder().encode(holder + "\n"));
   return file;
+}
+
+function refusedLockFile(path: string, why: string): StrataError {
+  return new StrataError("FILE", `Will not open the lock file: ${why}`, {
+    file: path,
+    hint: "strata writes its lock file itself and never through a link; remove it and run again",
+  });
+}
+
+/**
+ * The lock file, opened without following a link (Deno has no O_NOFOLLOW): a
+ * new one is created exclusively; an existing one must be a regular file, and
+ * the file opened must be the one checked, so a link swapped in between is
+ * caught before anything is truncated.
+ */
+async function openLockFile(path: string): Promise<Deno.FsFile> {
+  for (;;) {
+    const before = await Deno.lstat(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    });
+    if (!before) {
+      try {
+        return await Deno.open(path, { read: true, write: true, createNew: true });
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) continue;
+        throw error;
+      }
+    }
+    if (before.isSymlink) throw refusedLockFile(path, "it is a symlink");
+    if (!before.isFile) throw refusedLockFile(path, "it is not a regular file");
+    const file = await Deno.open(path, { read: true, write: true });
+    const opened = await file.stat();
+    if (opened.ino !== before.ino || opened.dev !== before.dev) {
+      file.close();
+      throw refusedLockFile(path, "it was replaced while being opened");
+    }
+    return file;
+  }
 }
 
 async function holderError(path: string, timeoutMs: number): Promise<StrataError> {

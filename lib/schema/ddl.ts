@@ -3,11 +3,12 @@
  * definitions PostgreSQL printed for it. The generator decides the order.
  */
 import { ident, qualified } from "./ident.ts";
+import { quoteLiteral } from "../sql_literal.ts";
 import { columnDefinition, type SchemaObject } from "./snapshot.ts";
 
 type Facts = Record<string, unknown>;
 const facts = (o: SchemaObject): Facts => o.facts ?? {};
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+const literal = quoteLiteral;
 const stripNote = (definition: string) => definition.replace(/ -- (INVALID|DISABLED)$/, "");
 
 export function enumLabels(o: SchemaObject): string[] {
