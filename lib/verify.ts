@@ -27,7 +27,8 @@ export interface VerifyStep {
   outcome: VerifyOutcome;
 }
 
-const NO_EXCLUDE = { exclude: [] };
+// Both snapshots of a step come from one database, so grants compare too.
+const NO_EXCLUDE = { exclude: [], privileges: true };
 
 async function attempt(work: () => Promise<void>): Promise<StrataError | null> {
   try {
