@@ -146,3 +146,18 @@ embeddedTest(
     assert.deepEqual(parseJson(check, "check --heads --json").pending, [ROOT, LEFT, RIGHT]);
   },
 );
+
+serverDirTest(
+  "several heads: reset --reapply with multipleHeads reapplies every head",
+  async (dir, url) => {
+    await writeForked(dir);
+    await writeConfig(dir, { database: url, multipleHeads: true });
+    expectExit(await strata(["apply"], { cwd: dir }), 0, "apply");
+    const r = await strata(["reset", "--reapply", "--yes", "--json"], { cwd: dir });
+    expectExit(r, 0, "reset --reapply");
+    const doc = parseJson(r, "reset --reapply --json");
+    assert.deepEqual([...doc.rolledBack].sort(), [ROOT, LEFT, RIGHT].sort());
+    assert.deepEqual(doc.applied, [ROOT, LEFT, RIGHT]);
+    expectExit(await strata(["check"], { cwd: dir }), 0, "check after reset --reapply");
+  },
+);
