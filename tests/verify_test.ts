@@ -451,6 +451,45 @@ embeddedTest(
 );
 
 embeddedTest(
+  "verify: when the rebuild after a failed down cannot run, it stops and names what is left unchecked",
+  async (dir) => {
+    const table = "20250101_0000_table";
+    const leaky = "20250102_0000_leaky";
+    const needsRow = "20250103_0000_needs_row";
+    const after = "20250104_0000_after";
+    await writeSet(dir, [
+      [table, "-- parents:\n-- up\nCREATE TABLE t (id int);\n-- down\nDROP TABLE t;\n"],
+      // Its down leaves a row (data, not schema), so the walk sees nothing wrong.
+      [leaky, "-- up\nSELECT 1;\n-- down\nINSERT INTO t VALUES (1);\n"],
+      // Its up needs that row; on a fresh database it fails. Its down has a typo.
+      [
+        needsRow,
+        "-- up\nDO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM t) THEN RAISE EXCEPTION 't is empty'; " +
+        "END IF; END $$;\n-- down\nDROP TABLE tpyo;\n",
+      ],
+      [after, "-- up\nCREATE TABLE u (id int);\n-- down\nDROP TABLE u;\n"],
+    ]);
+    const { human, json, doc } = await verifyBoth(dir);
+    expectExit(human, 1, "verify");
+    assert.match(lineOf(human, needsRow), /down failed: .*tpyo/);
+    assert.match(
+      human.stdout,
+      new RegExp(`^Stopped: rebuilding up to ${needsRow} failed: .*t is empty`, "m"),
+      dump(human),
+    );
+    assert.match(human.stdout, new RegExp(`; 1 not checked after ${needsRow}$`, "m"));
+
+    expectExit(json, 1, "verify --json");
+    assert.deepEqual(doc.unchecked, [after]);
+    assert.equal(doc.counts.unchecked, 1);
+    assert.equal(doc.halted.reason, "rebuild failed");
+    assert.equal(doc.halted.revision, needsRow);
+    assert.equal(doc.halted.error.file, join("migrations", `${needsRow}.sql`));
+    assert.deepEqual(doc.revisions.map((s: Json) => s.revision), [table, leaky, needsRow]);
+  },
+);
+
+embeddedTest(
   "verify: comment-only and function-text-only findings warn (exit 0) and fail with --strict (exit 1)",
   async (dir) => {
     await writeSet(dir, [
