@@ -214,10 +214,13 @@ export const COMMANDS: Record<string, CommandEntry> = {
     usage: "verify [--strict] [--scratch URL] [--json]",
     help: "Applies the revisions one at a time in graph order on a fresh embedded database in\n" +
       "memory; after each up it runs the down and checks the schema is exactly the one before,\n" +
-      "then runs the up again and goes on. Never touches the configured database.\n" +
-      "  --strict        a revision without a down is an error (default: a warning)\n" +
+      "then runs the up again and goes on; after a failing or faulty down it rebuilds and goes on.\n" +
+      "Findings are structural, comment only (a lost COMMENT) or function text only (a body that\n" +
+      "differs only in whitespace or comments). Never touches the configured database.\n" +
+      "  --strict        comment-only, function-text-only and irreversible revisions (no down)\n" +
+      "                  are errors (default: warnings)\n" +
       "  --scratch URL   use fresh databases on this server instead (created and dropped)\n" +
-      "Exit 1 when a down does not restore the schema or a revision fails to run.",
+      "Exit 1 on a structural finding or a revision that fails to run.",
     example: "strata verify --strict",
     run: lazy(() => import("./verify.ts"), "verify"),
   },
