@@ -21,6 +21,7 @@ const OPTIONS = {
   "statement-timeout": { type: "string" },
   "lock-wait": { type: "string" },
   "allow-out-of-order": { type: "boolean" },
+  heads: { type: "boolean" },
   json: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
   "no-color": { type: "boolean" },

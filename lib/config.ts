@@ -19,6 +19,12 @@ export interface Config {
   statementTimeoutMs: number;
   lockWaitMs: number;
   allowOutOfOrder: boolean;
+  /**
+   * Several heads are a normal state: `apply` upgrades to all of them
+   * (Alembic's `upgrade heads`) and status/check call the database up to
+   * date once every head is applied.
+   */
+  multipleHeads: boolean;
   /** The schemas the project manages: what `reset --hard` drops and recreates. */
   schemas: string[];
   /** The desired-schema SQL file that `create --autogenerate` and `diff` read. */
@@ -35,6 +41,7 @@ export interface ConfigFlags {
   "statement-timeout"?: string;
   "lock-wait"?: string;
   "allow-out-of-order"?: boolean;
+  heads?: boolean;
   schema?: string;
 }
 
@@ -47,6 +54,7 @@ const FILE_KEYS = new Set([
   "statementTimeout",
   "lockWait",
   "allowOutOfOrder",
+  "multipleHeads",
   "schemas",
   "schema",
 ]);
@@ -152,6 +160,12 @@ export async function resolveConfig(
     [file, fromFile("allowOutOfOrder")],
   ]);
 
+  const [multipleHeads, multipleHeadsSource] = pick<string>([
+    ["--heads", flags.heads ? "true" : undefined],
+    ["STRATA_MULTIPLE_HEADS", env.STRATA_MULTIPLE_HEADS],
+    [`"multipleHeads" in ${file}`, fromFile("multipleHeads")],
+  ]);
+
   return {
     database,
     databaseSource,
@@ -180,6 +194,7 @@ export async function resolveConfig(
     ),
     lockWaitMs: duration("lock-wait", "STRATA_LOCK_WAIT", "lockWait", "0"),
     allowOutOfOrder: outOfOrder === "true" || outOfOrder === "1",
+    multipleHeads: yesOrNo(multipleHeads, multipleHeadsSource),
     schemas: schemaList(json.schemas, env.STRATA_SCHEMAS, file),
     schemaFile: pick<string>([
       ["--schema", flags.schema],
@@ -187,6 +202,16 @@ export async function resolveConfig(
       [file, fromFile("schema")],
     ])[0] ?? "schema.sql",
   };
+}
+
+/** A boolean setting: true/1 or false/0; anything else would silently mean false. */
+function yesOrNo(value: string | undefined, source: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new StrataError("CONFIG", `${source} must be true or false, not "${value}"`, {
+    hint: "Use true or false (1 or 0 in the environment)",
+  });
 }
 
 function schemaList(fromFile: unknown, fromEnv: string | undefined, file: string): string[] {

@@ -21,7 +21,9 @@ const REV_PLUS_REGEXP = /^(.+)\+(\d+)$/;
 function singleHead(graph: Graph): string | null {
   if (graph.heads.length <= 1) return graph.heads[0] ?? null;
   throw new StrataError("USAGE", `Several heads: ${graph.heads.join(", ")}`, {
-    hint: 'Join them with: strata merge -m "merge", or upgrade to "heads" or to one of them',
+    hint: 'Join them with: strata merge -m "merge", or upgrade to "heads" or to one of them; ' +
+      'where several heads are normal, set "multipleHeads": true in strata.json (or --heads) ' +
+      "and apply upgrades to all of them",
     details: { heads: graph.heads },
   });
 }

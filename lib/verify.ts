@@ -1,20 +1,23 @@
 /**
  * Reversibility proof: on one scratch database, each revision in graph order
  * goes up, down and up again; the schema after its down must be exactly the
- * one before its up. One database for the whole run, two snapshots a step.
+ * one before its up. One database for the whole run, two snapshots a step,
+ * and a fresh one after a revision that failed its proof.
  */
 import type { Engine } from "./db/engine.ts";
 import type { ScratchDatabases } from "./schema/scratch.ts";
 import { StrataError } from "./errors.ts";
 import type { Graph } from "./graph.ts";
 import { runSection } from "./schema/build.ts";
+import { classifyDiff, type FindingClass } from "./schema/classify.ts";
 import { diffSnapshots, isEmpty, type SchemaDiff } from "./schema/diff.ts";
 import { type Snapshot, snapshot } from "./schema/snapshot.ts";
 
 export type VerifyOutcome =
   | { kind: "ok" }
   | { kind: "irreversible" }
-  | { kind: "not-restored"; diff: SchemaDiff }
+  /** The down left the schema different; `class` says how much that matters. */
+  | { kind: "not-restored"; diff: SchemaDiff; class: FindingClass }
   | { kind: "failed"; error: StrataError; phase: "up" | "down" | "up again" };
 
 export interface VerifyStep {
@@ -24,7 +27,8 @@ export interface VerifyStep {
   outcome: VerifyOutcome;
 }
 
-const NO_EXCLUDE = { exclude: [] };
+// Both snapshots of a step come from one database, so grants compare too.
+const NO_EXCLUDE = { exclude: [], privileges: true };
 
 async function attempt(work: () => Promise<void>): Promise<StrataError | null> {
   try {
@@ -36,23 +40,56 @@ async function attempt(work: () => Promise<void>): Promise<StrataError | null> {
   }
 }
 
+/** What ended the walk early, and the revisions it left unchecked. */
+export interface VerifyHalt {
+  /** The revision that could not be built, whose failure stops everything after it. */
+  revision: string;
+  reason: "up failed" | "rebuild failed";
+  error: StrataError;
+  unchecked: string[];
+}
+
 /**
  * Walk `graph` on databases from `scratch`; `each` hears every step as it
- * finishes. A down that leaves the schema wrong is reported and the walk goes
- * on from a fresh database built up to that revision; a revision whose SQL
- * fails ends it, since nothing after it can run.
+ * finishes. A down that fails, or leaves the schema wrong, and an up that
+ * fails the second time are reported and the walk goes on from a fresh
+ * database built up to that revision. Only an up that fails the first time
+ * ends it, since nothing after it can be built.
  */
 export async function verifyGraph(
   scratch: ScratchDatabases,
   graph: Graph,
   started: (label: string) => void,
   each: (step: VerifyStep, index: number) => void,
-): Promise<{ steps: VerifyStep[]; label: string }> {
+): Promise<{ steps: VerifyStep[]; label: string; halt: VerifyHalt | null }> {
   const steps: VerifyStep[] = [];
   let engine: Engine = await scratch.open();
   const label = engine.label;
   started(label);
   let before: Snapshot = await snapshot(engine, NO_EXCLUDE);
+  const halt = (
+    index: number,
+    reason: VerifyHalt["reason"],
+    error: StrataError,
+  ): VerifyHalt => ({
+    revision: graph.order[index],
+    reason,
+    error,
+    unchecked: graph.order.slice(index + 1),
+  });
+  // What a broken down left behind would taint the rest: start over clean,
+  // with every up through `index` run once.
+  const rebuild = async (index: number): Promise<StrataError | null> => {
+    await engine.close();
+    engine = await scratch.open();
+    const error = await attempt(async () => {
+      for (const done of graph.order.slice(0, index + 1)) {
+        await runSection(engine, graph.files.get(done)!, "up");
+      }
+    });
+    if (!error) before = await snapshot(engine, NO_EXCLUDE);
+    return error;
+  };
   for (const [index, id] of graph.order.entries()) {
     const file = graph.files.get(id)!;
     const started = performance.now();
@@ -70,7 +107,7 @@ export async function verifyGraph(
     const upError = await attempt(() => runSection(engine, file, "up"));
     if (upError) {
       finish({ kind: "failed", error: upError, phase: "up" });
-      break;
+      return { steps, label, halt: halt(index, "up failed", upError) };
     }
     if (!file.down) {
       before = await snapshot(engine, NO_EXCLUDE);
@@ -80,31 +117,27 @@ export async function verifyGraph(
     const downError = await attempt(() => runSection(engine, file, "down"));
     if (downError) {
       finish({ kind: "failed", error: downError, phase: "down" });
-      break;
+      const rebuilt = await rebuild(index);
+      if (rebuilt) return { steps, label, halt: halt(index, "rebuild failed", rebuilt) };
+      continue;
     }
     const diff = diffSnapshots(before, await snapshot(engine, NO_EXCLUDE));
     if (!isEmpty(diff)) {
-      finish({ kind: "not-restored", diff });
-      // What the broken down left behind would taint the rest: start over clean.
-      await engine.close();
-      engine = await scratch.open();
-      const rebuilt = await attempt(async () => {
-        for (const done of graph.order.slice(0, index + 1)) {
-          await runSection(engine, graph.files.get(done)!, "up");
-        }
-      });
-      if (rebuilt) break;
-      before = await snapshot(engine, NO_EXCLUDE);
+      finish({ kind: "not-restored", diff, class: classifyDiff(diff) });
+      const rebuilt = await rebuild(index);
+      if (rebuilt) return { steps, label, halt: halt(index, "rebuild failed", rebuilt) };
       continue;
     }
     // Up again, so the next revision starts where it would in real life.
     const againError = await attempt(() => runSection(engine, file, "up"));
-    before = await snapshot(engine, NO_EXCLUDE);
     if (againError) {
       finish({ kind: "failed", error: againError, phase: "up again" });
-      break;
+      const rebuilt = await rebuild(index);
+      if (rebuilt) return { steps, label, halt: halt(index, "rebuild failed", rebuilt) };
+      continue;
     }
+    before = await snapshot(engine, NO_EXCLUDE);
     finish({ kind: "ok" });
   }
-  return { steps, label };
+  return { steps, label, halt: null };
 }

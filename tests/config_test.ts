@@ -38,6 +38,7 @@ Deno.test("defaults when nothing is configured", async () => {
       statementTimeoutMs: 0,
       lockWaitMs: 0,
       allowOutOfOrder: false,
+      multipleHeads: false,
       schemas: ["public"],
       schemaFile: "schema.sql",
     });
@@ -80,6 +81,7 @@ Deno.test("strata.json sets every key", async () => {
     statementTimeout: "1m",
     lockWait: 3,
     allowOutOfOrder: true,
+    multipleHeads: true,
     schemas: ["public", "audit"],
     schema: "db/schema.sql",
   };
@@ -95,6 +97,7 @@ Deno.test("strata.json sets every key", async () => {
       statementTimeoutMs: 60_000,
       lockWaitMs: 3_000,
       allowOutOfOrder: true,
+      multipleHeads: true,
       schemas: ["public", "audit"],
       schemaFile: "db/schema.sql",
     });
@@ -111,6 +114,7 @@ Deno.test("the environment beats strata.json", async () => {
     statementTimeout: "1s",
     lockWait: "1s",
     allowOutOfOrder: true,
+    multipleHeads: true,
     schemas: ["from_file"],
     schema: "from-file.sql",
   };
@@ -123,6 +127,7 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_STATEMENT_TIMEOUT: "4s",
     STRATA_LOCK_WAIT: "5s",
     STRATA_ALLOW_OUT_OF_ORDER: "false",
+    STRATA_MULTIPLE_HEADS: "0",
     STRATA_SCHEMAS: "app, audit",
     STRATA_SCHEMA: "from-env.sql",
   };
@@ -138,6 +143,7 @@ Deno.test("the environment beats strata.json", async () => {
       statementTimeoutMs: 4_000,
       lockWaitMs: 5_000,
       allowOutOfOrder: false,
+      multipleHeads: false,
       schemas: ["app", "audit"],
       schemaFile: "from-env.sql",
     });
@@ -165,6 +171,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
         "statement-timeout": "7s",
         "lock-wait": "250ms",
         "allow-out-of-order": true,
+        heads: true,
         schema: "from-flag.sql",
       },
       env,
@@ -180,6 +187,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
       statementTimeoutMs: 7_000,
       lockWaitMs: 250,
       allowOutOfOrder: true,
+      multipleHeads: true,
       schemas: ["public"],
       schemaFile: "from-flag.sql",
     });
@@ -373,6 +381,25 @@ Deno.test("allowOutOfOrder from the environment: true/1 enable it", async () => 
       const config = await resolveConfig({}, { STRATA_ALLOW_OUT_OF_ORDER: value as string }, file);
       assert.equal(config.allowOutOfOrder, expected, String(value));
     }
+  });
+});
+
+Deno.test("multipleHeads: true/1 and false/0; anything else is a CONFIG error naming where", async () => {
+  await withConfigFile(undefined, async (file) => {
+    for (const [value, expected] of [["true", true], ["1", true], ["false", false], ["0", false]]) {
+      const config = await resolveConfig({}, { STRATA_MULTIPLE_HEADS: value as string }, file);
+      assert.equal(config.multipleHeads, expected, String(value));
+    }
+    const error = await rejection(resolveConfig({}, { STRATA_MULTIPLE_HEADS: "yes" }, file));
+    assert.equal(error.code, "CONFIG");
+    assert.match(error.message, /STRATA_MULTIPLE_HEADS must be true or false, not "yes"/);
+  });
+  await withConfigFile({ multipleHeads: "always" }, async (file) => {
+    const error = await rejection(resolveConfig({}, {}, file));
+    assert.equal(error.code, "CONFIG");
+    assert.ok(error.message.includes(`"multipleHeads" in ${file}`), error.message);
+    // The flag beats the bad file value, as flags beat the file for every key.
+    assert.equal((await resolveConfig({ heads: true }, {}, file)).multipleHeads, true);
   });
 });
 

@@ -172,8 +172,12 @@ embeddedTest(
       assert.match(lineOf(human, id), new RegExp(`^✓ ${id} ${TIME}$`));
     }
     assert.match(human.stdout, /^Verifying 13 revision\(s\) on pglite:memory/m);
-    assert.match(human.stdout, /^13 of 13 revision\(s\) verified in \S+$/m, dump(human));
-    assert.doesNotMatch(human.stdout + human.stderr, /irreversible|does not restore/);
+    assert.match(
+      human.stdout,
+      /^13 of 13 revision\(s\) verified in \S+: 0 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
+      dump(human),
+    );
+    assert.doesNotMatch(human.stdout + human.stderr, /: irreversible|does not restore/);
 
     expectExit(json, 0, "verify --json");
     assert.equal(doc.ok, true);
@@ -218,7 +222,7 @@ embeddedTest(
     assert.match(lineOf(human, LAST_ID), /^✓ /);
     assert.match(
       human.stdout,
-      /^2 of 5 revision\(s\) verified in \S+; 3 down\(s\) do not restore the schema$/m,
+      /^2 of 5 revision\(s\) verified in \S+: 3 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
     );
     // Each revision's block names its own object, and only that one.
     const index = blockOf(human, INDEX_ID);
@@ -294,6 +298,266 @@ embeddedTest(
 );
 
 // ---------------------------------------------------------------------------
+// A failing down mid-history, and findings sorted by class
+
+const COMMENTED_ID = "20250101_0000_commented";
+const COMMENTED = `-- parents:
+-- up
+CREATE TABLE things (id int PRIMARY KEY, name text);
+COMMENT ON TABLE things IS 'all things';
+COMMENT ON COLUMN things.name IS 'the name';
+CREATE FUNCTION twice(x int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN x * 2; -- double it
+END
+$$;
+-- down
+DROP FUNCTION twice(int);
+DROP TABLE things;
+`;
+const TYPO_ID = "20250102_0000_typo";
+// The down has a typo in the table name: line 5 fails.
+const TYPO = "-- up\nCREATE TABLE typo (id int);\nCOMMENT ON TABLE typo IS 'the typo table';\n" +
+  "-- down\nDROP TABLE tpyo;\n";
+// Down recreates the table as it was, without its COMMENTs.
+const RECREATE_ID = "20250103_0000_recreate";
+const RECREATE = `-- up
+DROP TABLE things;
+CREATE TABLE things (id int PRIMARY KEY, name text, extra int);
+-- down
+DROP TABLE things;
+CREATE TABLE things (id int PRIMARY KEY, name text);
+`;
+// Up and down both touch a comment, and the down does not put it back.
+const RECOMMENT_ID = "20250104_0000_recomment";
+const RECOMMENT = `-- up
+COMMENT ON TABLE typo IS 'was a typo';
+-- down
+COMMENT ON TABLE typo IS NULL;
+`;
+// Down puts the function back reindented and without its comment.
+const REINDENT_ID = "20250105_0000_reindent";
+const REINDENT = `-- up
+CREATE OR REPLACE FUNCTION twice(x int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN x * 2 + 0; END $$;
+-- down
+CREATE OR REPLACE FUNCTION twice(x int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN x*2;
+END
+$$;
+`;
+// Down drops the column but adds another one: structural.
+const STRUCT_ID = "20250106_0000_struct";
+const STRUCT = `-- up
+ALTER TABLE things ADD COLUMN z int;
+-- down
+ALTER TABLE things DROP COLUMN z;
+ALTER TABLE things ADD COLUMN zz int;
+`;
+const END_ID = "20250107_0000_end";
+const END = "-- up\nCREATE TABLE the_end (id int);\n-- down\nDROP TABLE the_end;\n";
+
+embeddedTest(
+  "verify: a down with a typo mid-history is recorded and every revision after it is still checked; findings sorted by class",
+  async (dir) => {
+    await writeSet(dir, [
+      [COMMENTED_ID, COMMENTED],
+      [TYPO_ID, TYPO],
+      [RECREATE_ID, RECREATE],
+      [RECOMMENT_ID, RECOMMENT],
+      [REINDENT_ID, REINDENT],
+      [STRUCT_ID, STRUCT],
+      [END_ID, END],
+    ]);
+    const { human, json, doc } = await verifyBoth(dir);
+
+    expectExit(human, 1, "verify");
+    const typo = lineOf(human, TYPO_ID);
+    assert.match(typo, /^✗ .*: down failed: /);
+    assert.ok(
+      typo.includes(`${join("migrations", `${TYPO_ID}.sql`)}:5:`) && typo.includes("tpyo"),
+      `the down's file, line and error\n${dump(human)}`,
+    );
+    for (const id of [RECREATE_ID, RECOMMENT_ID]) {
+      assert.match(lineOf(human, id), /^! .*: down does not restore the schema \(comment only\)$/);
+    }
+    assert.match(
+      lineOf(human, REINDENT_ID),
+      /^! .*: down does not restore the schema \(function text only\)$/,
+    );
+    assert.match(lineOf(human, STRUCT_ID), /^✗ .*: down does not restore the schema$/);
+    assert.match(lineOf(human, END_ID), /^✓ /, "checked after all of them");
+    const recreated = blockOf(human, RECREATE_ID);
+    assert.match(
+      recreated,
+      /~ table public\.things\n\s+comment was: "all things"\n\s+comment now: null/,
+    );
+    assert.match(recreated, /~ column public\.things\.name\n/);
+    assert.match(blockOf(human, STRUCT_ID), /\+ column public\.things\.zz: integer/);
+    assert.match(
+      human.stdout,
+      new RegExp(
+        "^2 of 7 revision\\(s\\) verified in \\S+: 1 structural, 2 comment only, " +
+          `1 function text only, 0 irreversible, 1 failed \\(${TYPO_ID}\\)$`,
+        "m",
+      ),
+      dump(human),
+    );
+
+    expectExit(json, 1, "verify --json");
+    assert.equal(doc.ok, false);
+    assert.deepEqual(doc.revisions.map((s: Json) => [s.revision, s.result, s.class]), [
+      [COMMENTED_ID, "ok", undefined],
+      [TYPO_ID, "failed", undefined],
+      [RECREATE_ID, "not-restored", "comment"],
+      [RECOMMENT_ID, "not-restored", "comment"],
+      [REINDENT_ID, "not-restored", "function-text"],
+      [STRUCT_ID, "not-restored", "structural"],
+      [END_ID, "ok", undefined],
+    ]);
+    assert.deepEqual(doc.counts, {
+      revisions: 7,
+      verified: 2,
+      structural: 1,
+      comment: 2,
+      functionText: 1,
+      irreversible: 0,
+      failed: 1,
+      unchecked: 0,
+    });
+    assert.deepEqual(doc.structural, [STRUCT_ID]);
+    assert.deepEqual(doc.commentOnly, [RECREATE_ID, RECOMMENT_ID]);
+    assert.deepEqual(doc.functionTextOnly, [REINDENT_ID]);
+    assert.deepEqual(doc.notRestored, [RECREATE_ID, RECOMMENT_ID, REINDENT_ID, STRUCT_ID]);
+    assert.deepEqual(doc.failed, [TYPO_ID]);
+    assert.deepEqual(doc.unchecked, []);
+    assert.equal(doc.halted, null);
+    const failedDown = step(doc, TYPO_ID);
+    assert.equal(failedDown.phase, "down");
+    assert.equal(failedDown.error.file, join("migrations", `${TYPO_ID}.sql`));
+    assert.equal(failedDown.error.line, 5);
+    assert.equal(failedDown.error.sqlstate, "42P01");
+    // Every changed object carries its own class.
+    const classes = (id: string) =>
+      step(doc, id).diff.changed.map((c: Json) => `${c.kind} ${c.name} ${c.class}`);
+    assert.deepEqual(classes(RECREATE_ID), [
+      "column public.things.name comment",
+      "table public.things comment",
+    ]);
+    assert.deepEqual(classes(RECOMMENT_ID), ["table public.typo comment"]);
+    assert.deepEqual(classes(REINDENT_ID), ["function public.twice(x integer) function-text"]);
+    assert.deepEqual(names(step(doc, STRUCT_ID).diff.added), ["column public.things.zz"]);
+  },
+);
+
+embeddedTest(
+  "verify: when the rebuild after a failed down cannot run, it stops and names what is left unchecked",
+  async (dir) => {
+    const table = "20250101_0000_table";
+    const leaky = "20250102_0000_leaky";
+    const needsRow = "20250103_0000_needs_row";
+    const after = "20250104_0000_after";
+    await writeSet(dir, [
+      [table, "-- parents:\n-- up\nCREATE TABLE t (id int);\n-- down\nDROP TABLE t;\n"],
+      // Its down leaves a row (data, not schema), so the walk sees nothing wrong.
+      [leaky, "-- up\nSELECT 1;\n-- down\nINSERT INTO t VALUES (1);\n"],
+      // Its up needs that row; on a fresh database it fails. Its down has a typo.
+      [
+        needsRow,
+        "-- up\nDO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM t) THEN RAISE EXCEPTION 't is empty'; " +
+        "END IF; END $$;\n-- down\nDROP TABLE tpyo;\n",
+      ],
+      [after, "-- up\nCREATE TABLE u (id int);\n-- down\nDROP TABLE u;\n"],
+    ]);
+    const { human, json, doc } = await verifyBoth(dir);
+    expectExit(human, 1, "verify");
+    assert.match(lineOf(human, needsRow), /down failed: .*tpyo/);
+    assert.match(
+      human.stdout,
+      new RegExp(`^Stopped: rebuilding up to ${needsRow} failed: .*t is empty`, "m"),
+      dump(human),
+    );
+    assert.match(human.stdout, new RegExp(`; 1 not checked after ${needsRow}$`, "m"));
+
+    expectExit(json, 1, "verify --json");
+    assert.deepEqual(doc.unchecked, [after]);
+    assert.equal(doc.counts.unchecked, 1);
+    assert.equal(doc.halted.reason, "rebuild failed");
+    assert.equal(doc.halted.revision, needsRow);
+    assert.equal(doc.halted.error.file, join("migrations", `${needsRow}.sql`));
+    assert.deepEqual(doc.revisions.map((s: Json) => s.revision), [table, leaky, needsRow]);
+  },
+);
+
+embeddedTest(
+  "verify: comment-only and function-text-only findings warn (exit 0) and fail with --strict (exit 1)",
+  async (dir) => {
+    await writeSet(dir, [
+      [COMMENTED_ID, COMMENTED],
+      [RECREATE_ID, RECREATE],
+      [REINDENT_ID, REINDENT],
+      [END_ID, END],
+    ]);
+    const [human, strictHuman, strictJson] = await Promise.all([
+      strata(["verify"], { cwd: dir }),
+      strata(["verify", "--strict"], { cwd: dir }),
+      strata(["verify", "--strict", "--json"], { cwd: dir }),
+    ]);
+    expectExit(human, 0, "verify");
+    assert.match(lineOf(human, RECREATE_ID), /^! .*\(comment only\)$/);
+    assert.match(lineOf(human, REINDENT_ID), /^! .*\(function text only\)$/);
+    assert.match(
+      human.stdout,
+      /^2 of 4 revision\(s\) verified in \S+: 0 structural, 1 comment only, 1 function text only, 0 irreversible$/m,
+    );
+    assert.match(human.stdout, /fail with --strict/);
+
+    expectExit(strictHuman, 1, "verify --strict");
+    assert.match(lineOf(strictHuman, RECREATE_ID), /^✗ .*\(comment only\)$/);
+    assert.match(lineOf(strictHuman, REINDENT_ID), /^✗ .*\(function text only\)$/);
+
+    expectExit(strictJson, 1, "verify --strict --json");
+    const doc = parseJson(strictJson, "verify --strict --json");
+    assert.equal(doc.ok, false);
+    assert.equal(doc.strict, true);
+    assert.deepEqual(doc.commentOnly, [RECREATE_ID]);
+    assert.deepEqual(doc.functionTextOnly, [REINDENT_ID]);
+    assert.deepEqual(doc.structural, []);
+    assert.equal(doc.counts.comment, 1);
+    assert.equal(doc.counts.functionText, 1);
+  },
+);
+
+embeddedTest(
+  "verify: a down that recreates a table without its grants is structural",
+  async (dir) => {
+    const granted = "20250101_0000_granted";
+    const recreate = "20250102_0000_recreate";
+    await writeSet(dir, [
+      [
+        granted,
+        "-- parents:\n-- up\nCREATE TABLE things (id int PRIMARY KEY, name text);\n" +
+        "GRANT SELECT ON things TO PUBLIC;\nGRANT UPDATE (name) ON things TO PUBLIC;\n" +
+        "-- down\nDROP TABLE things;\n",
+      ],
+      [recreate, RECREATE],
+    ]);
+    const r = await strata(["verify", "--json"], { cwd: dir });
+    expectExit(r, 1, "verify --json");
+    const doc = parseJson(r, "verify --json");
+    assert.deepEqual(doc.structural, [recreate]);
+    const changed = step(doc, recreate).diff.changed;
+    assert.deepEqual(
+      changed.map((c: Json) => `${c.kind} ${c.name} ${c.class}`),
+      ["column public.things.name structural", "table public.things structural"],
+    );
+    const table = changed.find((c: Json) => c.kind === "table");
+    assert.match(table.before.definition, /^TABLE GRANTS \{.*=r\/.*\}$/, "SELECT to PUBLIC");
+    assert.equal(table.after.definition, "TABLE");
+  },
+);
+
+// ---------------------------------------------------------------------------
 // Irreversible revisions
 
 embeddedTest(
@@ -320,7 +584,10 @@ embeddedTest(
     }
     assert.match(lineOf(human, BASE_ID), /^✓ /);
     assert.match(lineOf(human, LAST_ID), /^✓ /, "verification goes on after them");
-    assert.match(human.stdout, /^2 of 4 revision\(s\) verified in \S+; 2 irreversible$/m);
+    assert.match(
+      human.stdout,
+      /^2 of 4 revision\(s\) verified in \S+: 0 structural, 0 comment only, 0 function text only, 2 irreversible$/m,
+    );
 
     expectExit(strictJson, 1, "verify --strict --json");
     const doc = parseJson(strictJson, "verify --strict --json");
@@ -360,7 +627,11 @@ embeddedTest("verify: an up that fails names the file and the failing line", asy
   assert.match(line, /up failed/);
   assert.match(line, /no_such_table/);
   assert.ok(line.includes(`${file}:4:`), `names ${file}:4\n${dump(human)}`);
-  assert.match(human.stdout, new RegExp(`; ${broken} failed to run`));
+  assert.match(
+    human.stdout,
+    new RegExp(`, 1 failed \\(${broken}\\); 1 not checked after ${broken}$`, "m"),
+    dump(human),
+  );
 
   expectExit(json, 1, "verify --json");
   assert.equal(doc.ok, false);
@@ -372,8 +643,13 @@ embeddedTest("verify: an up that fails names the file and the failing line", asy
   assert.equal(failed.error.sqlstate, "42P01");
   assert.equal(failed.error.file, file);
   assert.equal(failed.error.line, 4, "the line of the failing statement");
-  // Nothing after a revision that cannot run can be verified.
+  // Nothing after a revision whose up cannot run can be built, let alone verified.
   assert.equal(doc.revisions.at(-1).revision, broken);
+  assert.deepEqual(doc.unchecked, [LAST_ID]);
+  assert.equal(doc.counts.unchecked, 1);
+  assert.equal(doc.halted.revision, broken);
+  assert.equal(doc.halted.reason, "up failed");
+  assert.equal(doc.halted.error.line, 4);
 });
 
 embeddedTest(

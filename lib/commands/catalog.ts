@@ -22,6 +22,9 @@ export interface CommandEntry {
   run: (ctx: Context) => Promise<number>;
 }
 
+/** What apply and a bare upgrade aim at: "head", or "heads" where several heads are normal. */
+const upgradeTarget = (ctx: Context) => ctx.config.multipleHeads ? "heads" : "head";
+
 const target = (ctx: Context, fallback: string | null, usageLine: string) => {
   const [value] = positionals(ctx, fallback === null ? 1 : 0, 1, usageLine);
   return value ?? fallback!;
@@ -31,7 +34,9 @@ const MIGRATE_HELP = `Targets: head, heads, base, a revision id or unique prefix
   --sql        print the complete SQL (ledger statements included) without connecting;
                a range FROM:TO sets the assumed starting point (default base, or head for downgrade)
   --dry-run    connect, read the state, print the plan and its SQL; change nothing
-  --allow-out-of-order  apply revisions older than applied ones (with a warning)`;
+  --allow-out-of-order  apply revisions older than applied ones (with a warning)
+  --heads      several heads are normal (config multipleHeads): apply and a bare upgrade go to
+               every head, as upgrade heads; without it they refuse several heads`;
 
 export const COMMANDS: Record<string, CommandEntry> = {
   init: {
@@ -43,16 +48,19 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   status: {
     summary: "the database against the files: current, heads, pending, edited, missing",
-    usage: "status [--json]",
+    usage: "status [--heads] [--json]",
     help:
-      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.",
+      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.\n" +
+      "  --heads   several heads are normal (config multipleHeads): up to date once all are applied",
     example: "strata status --database pglite:.strata/demo",
     run: lazy(() => import("./status.ts"), "status"),
   },
   check: {
     summary: "like status; exit 3 when anything is pending, edited, missing or branched",
-    usage: "check [--json]",
-    help: "For CI and cron: exit 0 when up to date, 3 when not.",
+    usage: "check [--heads] [--json]",
+    help: "For CI and cron: exit 0 when up to date, 3 when not. Several heads count as branched\n" +
+      "(exit 3) unless --heads or config multipleHeads says they are normal; then exit 0 once\n" +
+      "every head is applied.",
     example: "strata check || echo 'migrations pending'",
     run: lazy(() => import("./status.ts"), "check"),
   },
@@ -76,20 +84,24 @@ export const COMMANDS: Record<string, CommandEntry> = {
     run: lazy(() => import("./create.ts"), "create"),
   },
   apply: {
-    summary: "upgrade to head",
-    usage: "apply [--sql] [--dry-run]",
+    summary: "upgrade to head (to every head with --heads / multipleHeads)",
+    usage: "apply [--heads] [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata apply --database postgres://postgres@127.0.0.1:5432/app",
     run: async (ctx) =>
-      (await import("./migrate.ts")).migrate(ctx, "up", target(ctx, "head", "apply")),
+      (await import("./migrate.ts")).migrate(ctx, "up", target(ctx, upgradeTarget(ctx), "apply")),
   },
   upgrade: {
-    summary: "apply revisions up to a target (default head)",
-    usage: "upgrade [TARGET] [--sql] [--dry-run]",
+    summary: "apply revisions up to a target (default head; heads with --heads / multipleHeads)",
+    usage: "upgrade [TARGET] [--heads] [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata upgrade +1",
     run: async (ctx) =>
-      (await import("./migrate.ts")).migrate(ctx, "up", target(ctx, "head", "upgrade [TARGET]")),
+      (await import("./migrate.ts")).migrate(
+        ctx,
+        "up",
+        target(ctx, upgradeTarget(ctx), "upgrade [TARGET]"),
+      ),
   },
   downgrade: {
     summary: "roll back revisions down to a target",
@@ -192,7 +204,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "terminal it refuses unless --yes is given. The files are backed up first.\n" +
       '  --hard     drop and recreate the managed schemas (config schemas, default ["public"])\n' +
       "             and clear the ledger, in one transaction; the journal is kept\n" +
-      "  --reapply  then apply every revision to head\n" +
+      "  --reapply  then apply every revision to head (every head with multipleHeads)\n" +
       "  --yes      confirm without asking",
     example: "strata reset --hard --reapply --yes --database postgres://postgres@127.0.0.1/dev",
     run: lazy(() => import("./reset.ts"), "reset"),
@@ -202,10 +214,13 @@ export const COMMANDS: Record<string, CommandEntry> = {
     usage: "verify [--strict] [--scratch URL] [--json]",
     help: "Applies the revisions one at a time in graph order on a fresh embedded database in\n" +
       "memory; after each up it runs the down and checks the schema is exactly the one before,\n" +
-      "then runs the up again and goes on. Never touches the configured database.\n" +
-      "  --strict        a revision without a down is an error (default: a warning)\n" +
+      "then runs the up again and goes on; after a failing or faulty down it rebuilds and goes on.\n" +
+      "Findings are structural, comment only (a lost COMMENT) or function text only (a body that\n" +
+      "differs only in whitespace or comments). Never touches the configured database.\n" +
+      "  --strict        comment-only, function-text-only and irreversible revisions (no down)\n" +
+      "                  are errors (default: warnings)\n" +
       "  --scratch URL   use fresh databases on this server instead (created and dropped)\n" +
-      "Exit 1 when a down does not restore the schema or a revision fails to run.",
+      "Exit 1 on a structural finding or a revision that fails to run.",
     example: "strata verify --strict",
     run: lazy(() => import("./verify.ts"), "verify"),
   },

@@ -153,7 +153,8 @@ export async function reset(ctx: Context): Promise<number> {
       let up: string[] = [];
       if (ctx.flags.reapply) {
         const fresh = compareState(graph, (await readLedger(engine, ledger)) ?? []);
-        const steps = planUpgrade(graph, fresh, "head").steps;
+        const target = ctx.config.multipleHeads ? "heads" : "head";
+        const steps = planUpgrade(graph, fresh, target).steps;
         up = (await runSteps(engine, ledger, graph, "up", steps, out)).map((s) => s.revision);
       }
       return { down, up };

@@ -16,6 +16,8 @@ export interface StatusReport {
   categories: Record<string, number>;
   current: string[];
   heads: string[];
+  /** Several heads are normal here (config multipleHeads, --heads): not a branch to merge. */
+  multipleHeads: boolean;
   applied: number;
   pending: string[];
   edited: string[];
@@ -72,6 +74,7 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     categories,
     current: state.current,
     heads: graph.heads,
+    multipleHeads: ctx.config.multipleHeads,
     // Rows of revisions a baseline replaced count too, while that baseline is not yet adopted.
     applied: state.applied.length + state.missing.length +
       state.partial.reduce((n, p) => n + p.applied.length, 0),
@@ -84,13 +87,14 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     invalidIndexes,
     adopt: state.adopt,
     partial: state.partial,
-    upToDate: isClean(state, graph) && invalidIndexes.length === 0,
+    upToDate: isClean(state, graph, ctx.config.multipleHeads) && invalidIndexes.length === 0,
   };
 }
 
-function isClean(state: State, graph: Graph): boolean {
+/** Several heads count as branched (to be merged) unless the project keeps them on purpose. */
+function isClean(state: State, graph: Graph, multipleHeads: boolean): boolean {
   return state.pending.length === 0 && state.edited.length === 0 && state.missing.length === 0 &&
-    state.partial.length === 0 && graph.heads.length <= 1;
+    state.partial.length === 0 && (multipleHeads || graph.heads.length <= 1);
 }
 
 function print(ctx: Context, r: StatusReport): void {
@@ -100,11 +104,12 @@ function print(ctx: Context, r: StatusReport): void {
   const cats = Object.entries(r.categories).map(([name, n]) => `${name} ${n}`).join(", ");
   out.line(`Migrations:  ${r.dir} — ${r.files} file(s)${cats ? ` (${cats})` : ""}`);
   out.line(`Current:     ${list(r.current)}`);
-  out.line(
-    `Heads:       ${list(r.heads)}${
-      r.heads.length > 1 ? out.yellow("  several heads: strata merge") : ""
-    }`,
-  );
+  const several = r.heads.length > 1
+    ? r.multipleHeads
+      ? out.dim(`  ${r.heads.length} heads (multipleHeads: apply upgrades to all)`)
+      : out.yellow("  several heads: strata merge, or set multipleHeads if they are normal here")
+    : "";
+  out.line(`Heads:       ${list(r.heads)}${several}`);
   out.line(`Applied:     ${r.applied}`);
   out.line(`Pending:     ${r.pending.length}`);
   for (const id of r.pending) out.line(`  ${out.yellow("•")} ${id}`);

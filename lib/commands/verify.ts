@@ -1,35 +1,74 @@
 /**
  * verify: prove every down undoes its up, on the embedded engine in memory
  * (or a scratch server database with --scratch URL), never on the configured
- * database.
+ * database. Findings are sorted: a structural difference fails, a lost
+ * comment or a reformatted function body is listed and fails only --strict.
  */
 import { formatMs } from "../duration.ts";
+import type { Output } from "../output.ts";
+import { classifyChange, type FindingClass } from "../schema/classify.ts";
 import { diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
-import { verifyGraph, type VerifyStep } from "../verify.ts";
+import { verifyGraph, type VerifyHalt, type VerifyStep } from "../verify.ts";
 import { type Context, loadGraph, positionals } from "./context.ts";
+
+const CLASS_LABEL: Record<FindingClass, string> = {
+  structural: "structural",
+  comment: "comment only",
+  "function-text": "function text only",
+};
+
+function errorJson(error: VerifyHalt["error"]) {
+  return {
+    code: error.code,
+    message: error.message,
+    file: error.file ?? null,
+    line: error.line ?? null,
+    ...error.details,
+  };
+}
 
 function stepJson(step: VerifyStep) {
   const { outcome } = step;
-  return {
-    revision: step.revision,
-    file: step.path,
-    ms: step.ms,
-    result: outcome.kind,
-    ...(outcome.kind === "not-restored" ? { diff: diffJson(outcome.diff) } : {}),
-    ...(outcome.kind === "failed"
-      ? {
-        phase: outcome.phase,
-        error: {
-          code: outcome.error.code,
-          message: outcome.error.message,
-          file: outcome.error.file ?? null,
-          line: outcome.error.line ?? null,
-          ...outcome.error.details,
-        },
-      }
-      : {}),
-  };
+  const base = { revision: step.revision, file: step.path, ms: step.ms, result: outcome.kind };
+  if (outcome.kind === "not-restored") {
+    const diff = diffJson(outcome.diff);
+    return {
+      ...base,
+      class: outcome.class,
+      diff: {
+        ...diff,
+        changed: diff.changed.map((c, i) => ({
+          ...c,
+          class: classifyChange(outcome.diff.changed[i]),
+        })),
+      },
+    };
+  }
+  if (outcome.kind === "failed") {
+    return { ...base, phase: outcome.phase, error: errorJson(outcome.error) };
+  }
+  return base;
+}
+
+function printStep(out: Output, strict: boolean, step: VerifyStep): void {
+  const time = out.dim(`(${formatMs(step.ms)})`);
+  const { outcome } = step;
+  // A warning unless --strict makes it an error.
+  const soft = strict ? out.red("✗") : out.yellow("!");
+  if (outcome.kind === "ok") out.line(`${out.green("✓")} ${step.revision} ${time}`);
+  else if (outcome.kind === "irreversible") {
+    out.line(`${soft} ${step.revision} ${time}: irreversible (no down section)`);
+  } else if (outcome.kind === "not-restored") {
+    const mark = outcome.class === "structural" ? out.red("✗") : soft;
+    const what = outcome.class === "structural" ? "" : ` (${CLASS_LABEL[outcome.class]})`;
+    out.line(`${mark} ${step.revision} ${time}: down does not restore the schema${what}`);
+    for (const line of formatDiff(outcome.diff, "    ")) out.line(line);
+  } else {
+    out.line(
+      `${out.red("✗")} ${step.revision} ${time}: ${outcome.phase} failed: ${outcome.error.located}`,
+    );
+  }
 }
 
 export async function verify(ctx: Context): Promise<number> {
@@ -39,40 +78,32 @@ export async function verify(ctx: Context): Promise<number> {
   const graph = await loadGraph(ctx);
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
-  let steps: VerifyStep[];
-  let label: string;
+  let result: Awaited<ReturnType<typeof verifyGraph>>;
   try {
     const started = (where: string) =>
       out.line(`Verifying ${graph.order.length} revision(s) on ${where}: up, down, up`);
-    ({ steps, label } = await verifyGraph(scratch, graph, started, (step, index) => {
-      const time = out.dim(`(${formatMs(step.ms)})`);
-      const { outcome } = step;
-      if (outcome.kind === "ok") out.line(`${out.green("✓")} ${step.revision} ${time}`);
-      else if (outcome.kind === "irreversible") {
-        const mark = strict ? out.red("✗") : out.yellow("!");
-        out.line(`${mark} ${step.revision} ${time}: irreversible (no down section)`);
-      } else if (outcome.kind === "not-restored") {
-        out.line(`${out.red("✗")} ${step.revision} ${time}: down does not restore the schema`);
-        for (const line of formatDiff(outcome.diff, "    ")) out.line(line);
-      } else {
-        out.line(
-          `${
-            out.red("✗")
-          } ${step.revision} ${time}: ${outcome.phase} failed: ${outcome.error.located}`,
-        );
-      }
+    result = await verifyGraph(scratch, graph, started, (step, index) => {
+      printStep(out, strict, step);
       out.progress(index + 1, graph.order.length);
-    }));
+    });
   } finally {
     await scratch.dispose();
   }
-  const notRestored = steps.filter((s) => s.outcome.kind === "not-restored").map((s) => s.revision);
-  const failed = steps.filter((s) => s.outcome.kind === "failed").map((s) => s.revision);
-  const irreversible = steps.filter((s) => s.outcome.kind === "irreversible").map((s) =>
-    s.revision
-  );
-  const ok = notRestored.length === 0 && failed.length === 0 &&
-    (!strict || irreversible.length === 0);
+  const { steps, label, halt } = result;
+  const having = (test: (s: VerifyStep) => boolean) => steps.filter(test).map((s) => s.revision);
+  const ofClass = (c: FindingClass) =>
+    having((s) => s.outcome.kind === "not-restored" && s.outcome.class === c);
+  const structural = ofClass("structural");
+  const commentOnly = ofClass("comment");
+  const functionTextOnly = ofClass("function-text");
+  const notRestored = having((s) => s.outcome.kind === "not-restored");
+  const failed = having((s) => s.outcome.kind === "failed");
+  const irreversible = having((s) => s.outcome.kind === "irreversible");
+  const verified = having((s) => s.outcome.kind === "ok").length;
+  const unchecked = halt?.unchecked ?? [];
+  const soft = commentOnly.length + functionTextOnly.length + irreversible.length;
+  const ok = structural.length === 0 && failed.length === 0 && unchecked.length === 0 &&
+    (!strict || soft === 0);
   const total = Math.round(performance.now() - started);
   out.document({
     ok,
@@ -80,17 +111,44 @@ export async function verify(ctx: Context): Promise<number> {
     database: label,
     strict,
     revisions: steps.map(stepJson),
+    counts: {
+      revisions: graph.order.length,
+      verified,
+      structural: structural.length,
+      comment: commentOnly.length,
+      functionText: functionTextOnly.length,
+      irreversible: irreversible.length,
+      failed: failed.length,
+      unchecked: unchecked.length,
+    },
     notRestored,
+    structural,
+    commentOnly,
+    functionTextOnly,
     failed,
     irreversible,
+    unchecked,
+    halted: halt
+      ? { revision: halt.revision, reason: halt.reason, error: errorJson(halt.error) }
+      : null,
     ms: total,
   });
-  const verified = steps.filter((s) => s.outcome.kind === "ok").length;
+  if (halt?.reason === "rebuild failed") {
+    out.line(
+      out.red(`Stopped: rebuilding up to ${halt.revision} failed: ${halt.error.located}`),
+    );
+  }
   const summary =
-    `${verified} of ${graph.order.length} revision(s) verified in ${formatMs(total)}` +
-    (notRestored.length ? `; ${notRestored.length} down(s) do not restore the schema` : "") +
-    (failed.length ? `; ${failed[0]} failed to run` : "") +
-    (irreversible.length ? `; ${irreversible.length} irreversible` : "");
+    `${verified} of ${graph.order.length} revision(s) verified in ${formatMs(total)}: ` +
+    `${structural.length} structural, ${commentOnly.length} comment only, ` +
+    `${functionTextOnly.length} function text only, ${irreversible.length} irreversible` +
+    (failed.length ? `, ${failed.length} failed (${failed.join(", ")})` : "") +
+    (unchecked.length ? `; ${unchecked.length} not checked after ${halt!.revision}` : "");
   out.line(ok ? out.green(summary) : out.red(summary));
+  if (!strict && soft > 0 && ok) {
+    out.line(
+      out.dim("Comment-only, function-text-only and irreversible findings fail with --strict"),
+    );
+  }
   return ok ? 0 : 1;
 }

@@ -147,3 +147,23 @@ export const POLICIES_SQL = `
 SELECT schemaname AS schema, tablename AS table, policyname AS name, permissive,
        array_to_string(roles, ', ') AS roles, cmd, qual, with_check
 FROM pg_policies WHERE ${USER_SCHEMA("schemaname")}`;
+
+/** Explicit grants (NULL means the defaults): asked for by verify only, see SnapshotOptions. */
+export const PRIVILEGES_SQL = `
+SELECT 'relation' AS what, n.nspname AS schema, c.relname AS name, NULL AS col, NULL AS args,
+       c.relkind::text AS kind, c.relacl::text AS acl
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relacl IS NOT NULL AND ${USER_SCHEMA("n.nspname")}
+UNION ALL
+SELECT 'column', n.nspname, c.relname, a.attname, NULL, c.relkind::text, a.attacl::text
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND ${USER_SCHEMA("n.nspname")}
+UNION ALL
+SELECT 'function', n.nspname, p.proname, NULL, pg_get_function_identity_arguments(p.oid), NULL,
+       p.proacl::text
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE p.proacl IS NOT NULL AND ${USER_SCHEMA("n.nspname")}
+UNION ALL
+SELECT 'schema', n.nspname, n.nspname, NULL, NULL, NULL, n.nspacl::text
+  FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND ${USER_SCHEMA("n.nspname")}`;

@@ -46,6 +46,12 @@ export const objectKey = (o: { kind: string; name: string }) => `${o.kind} ${o.n
 /** Tables left out of every snapshot, as `schema.name` pairs (unquoted). */
 export interface SnapshotOptions {
   exclude: Array<{ schema: string | null; table: string }>;
+  /**
+   * Also compare explicit grants (appended to the definition as `GRANTS
+   * {acl}`). Only where both sides live on one database (verify): role names
+   * and owners differ between a server and the embedded engine.
+   */
+  privileges?: boolean;
 }
 
 type Row = Record<string, unknown>;
@@ -272,5 +278,26 @@ async function collect(
       facts: { ...r, policy: r.name },
     });
   }
+  if (options.privileges) addPrivileges(objects, await engine.query<Row>(q.PRIVILEGES_SQL));
   return { objects };
+}
+
+/** Append each object's explicit grants to its definition, so a lost GRANT is a difference. */
+function addPrivileges(objects: Map<string, SchemaObject>, rows: Row[]): void {
+  for (const r of rows) {
+    let key: string;
+    if (r.what === "schema") key = objectKey({ kind: "schema", name: ident(String(r.name)) });
+    else if (r.what === "function") {
+      key = objectKey({ kind: "function", name: `${qual(r.schema, r.name)}(${r.args})` });
+    } else if (r.what === "column") {
+      key = objectKey({ kind: "column", name: qual(r.schema, r.name, r.col) });
+    } else {
+      const kind = RELATION_KINDS[String(r.kind)];
+      if (!kind) continue;
+      key = objectKey({ kind, name: qual(r.schema, r.name) });
+    }
+    const object = objects.get(key);
+    // Objects left out of the snapshot (ledger tables, extension members) stay out.
+    if (object) object.definition += ` GRANTS ${r.acl}`;
+  }
 }

@@ -1,0 +1,163 @@
+/**
+ * Several heads as a normal state (config multipleHeads, --heads), through
+ * the real command line: status and check call the database up to date once
+ * every head is applied, apply upgrades to all heads; without the setting
+ * apply refuses several heads and check counts them as branched. On the
+ * embedded engine (a folder, and in memory) and on the server.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type CliResult,
+  dump,
+  embeddedTest,
+  expectExit,
+  parseJson,
+  serverDirTest,
+  strata,
+  writeMigration,
+} from "./helpers.ts";
+
+const ROOT = "20250101_0000_root";
+const LEFT = "20250102_0000_left";
+const RIGHT = "20250103_0000_right";
+const LEFT_MORE = "20250104_0000_left_more";
+
+const revision = (parents: string, table: string) =>
+  `-- parents: ${parents}\n-- up\nCREATE TABLE ${table} (id int);\n-- down\nDROP TABLE ${table};\n`;
+
+/** A root with two children: two heads. */
+async function writeForked(dir: string): Promise<string> {
+  const migrations = join(dir, "migrations");
+  await writeMigration(migrations, ROOT, revision("", "root_t"));
+  await writeMigration(migrations, LEFT, revision(ROOT, "left_t"));
+  await writeMigration(migrations, RIGHT, revision(ROOT, "right_t"));
+  return migrations;
+}
+
+const writeConfig = (dir: string, config: Record<string, unknown>) =>
+  Deno.writeTextFile(join(dir, "strata.json"), JSON.stringify(config));
+
+function refusesSeveralHeads(r: CliResult, what: string): void {
+  expectExit(r, 2, what);
+  assert.match(r.stderr, new RegExp(`Several heads: ${LEFT}, ${RIGHT}`), dump(r));
+  assert.match(r.stderr, /hint: .*strata merge/, dump(r));
+  assert.match(r.stderr, /"multipleHeads": true .*--heads/, "the hint names the setting");
+}
+
+/** The whole routine on one configured database (`db`: a pglite folder or a server URL). */
+async function severalHeads(dir: string, db: string): Promise<void> {
+  const migrations = await writeForked(dir);
+  const run = (...args: string[]) => strata(args, { cwd: dir });
+  const json = async (...args: string[]) => {
+    const r = await run(...args, "--json");
+    return { r, doc: parseJson(r, args.join(" ")) };
+  };
+
+  // Without the setting: apply refuses, as before.
+  await writeConfig(dir, { database: db });
+  refusesSeveralHeads(await run("apply"), "apply with two heads");
+  const upgraded = await json("upgrade", "heads");
+  expectExit(upgraded.r, 0, "upgrade heads");
+  assert.deepEqual(upgraded.doc.steps.map((s: { revision: string }) => s.revision), [
+    ROOT,
+    LEFT,
+    RIGHT,
+  ]);
+
+  // Everything applied, but two heads still count as branched for check.
+  const branched = await json("check");
+  expectExit(branched.r, 3, "check with two heads, no setting");
+  assert.equal(branched.doc.upToDate, false);
+  assert.equal(branched.doc.multipleHeads, false);
+  assert.deepEqual(branched.doc.pending, []);
+  assert.deepEqual(branched.doc.heads, [LEFT, RIGHT]);
+  const plainStatus = await run("status");
+  expectExit(plainStatus, 0, "status");
+  assert.match(plainStatus.stdout, /^Heads: +\S+, \S+ +several heads: strata merge/m);
+  assert.match(plainStatus.stdout, /^Not up to date$/m);
+
+  // --heads: several heads are normal, and all are applied.
+  const normal = await json("check", "--heads");
+  expectExit(normal.r, 0, "check --heads");
+  assert.equal(normal.doc.ok, true);
+  assert.equal(normal.doc.upToDate, true);
+  assert.equal(normal.doc.multipleHeads, true);
+  assert.deepEqual(normal.doc.heads, [LEFT, RIGHT]);
+  assert.deepEqual(normal.doc.current, [LEFT, RIGHT]);
+  const status = await run("status", "--heads");
+  expectExit(status, 0, "status --heads");
+  assert.match(
+    status.stdout,
+    new RegExp(`^Heads: +${LEFT}, ${RIGHT} +2 heads \\(multipleHeads`, "m"),
+  );
+  assert.doesNotMatch(status.stdout, /strata merge/);
+  assert.match(status.stdout, /^Up to date$/m);
+
+  // The config key: a new revision on one branch is pending, apply takes it.
+  await writeConfig(dir, { database: db, multipleHeads: true });
+  await writeMigration(migrations, LEFT_MORE, revision(LEFT, "left_more_t"));
+  const pending = await json("check");
+  expectExit(pending.r, 3, "check with a pending head");
+  assert.deepEqual(pending.doc.pending, [LEFT_MORE]);
+  assert.deepEqual(pending.doc.heads, [RIGHT, LEFT_MORE], "in graph order");
+  const applied = await json("apply");
+  expectExit(applied.r, 0, "apply with multipleHeads");
+  assert.deepEqual(applied.doc.steps.map((s: { revision: string }) => s.revision), [LEFT_MORE]);
+  const again = await run("apply");
+  expectExit(again, 0, "apply again");
+  assert.match(again.stdout, /Nothing to upgrade: .* is up to date/);
+  const clean = await run("check");
+  expectExit(clean, 0, "check with multipleHeads, all applied");
+  assert.match(clean.stdout, /^Up to date$/m);
+
+  // create still wants one head, with or without the setting.
+  const created = await run("create", "one more");
+  expectExit(created, 2, "create with two heads");
+  assert.match(created.stderr, /merge/);
+}
+
+embeddedTest(
+  "several heads: status, check and apply with and without multipleHeads (pglite folder)",
+  severalHeads,
+);
+
+serverDirTest(
+  "several heads: status, check and apply with and without multipleHeads (server)",
+  severalHeads,
+);
+
+embeddedTest(
+  "several heads on pglite:memory: apply --heads upgrades to every head in one run",
+  async (dir) => {
+    await writeForked(dir);
+    const env = { DATABASE_URL: "pglite:memory" };
+    const [refused, applied, check] = await Promise.all([
+      strata(["apply"], { cwd: dir, env }),
+      strata(["apply", "--heads", "--json"], { cwd: dir, env }),
+      strata(["check", "--heads", "--json"], { cwd: dir, env }),
+    ]);
+    refusesSeveralHeads(refused, "apply on pglite:memory");
+    expectExit(applied, 0, "apply --heads on pglite:memory");
+    const doc = parseJson(applied, "apply --heads --json");
+    assert.deepEqual(doc.steps.map((s: { revision: string }) => s.revision), [ROOT, LEFT, RIGHT]);
+    // A fresh memory database has everything pending: not up to date, heads or not.
+    expectExit(check, 3, "check --heads on a fresh pglite:memory");
+    assert.deepEqual(parseJson(check, "check --heads --json").pending, [ROOT, LEFT, RIGHT]);
+  },
+);
+
+serverDirTest(
+  "several heads: reset --reapply with multipleHeads reapplies every head",
+  async (dir, url) => {
+    await writeForked(dir);
+    await writeConfig(dir, { database: url, multipleHeads: true });
+    expectExit(await strata(["apply"], { cwd: dir }), 0, "apply");
+    const r = await strata(["reset", "--reapply", "--yes", "--json"], { cwd: dir });
+    expectExit(r, 0, "reset --reapply");
+    const doc = parseJson(r, "reset --reapply --json");
+    assert.deepEqual([...doc.rolledBack].sort(), [ROOT, LEFT, RIGHT].sort());
+    assert.deepEqual(doc.applied, [ROOT, LEFT, RIGHT]);
+    expectExit(await strata(["check"], { cwd: dir }), 0, "check after reset --reapply");
+  },
+);
