@@ -176,8 +176,11 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "squash all but the newest N revisions (default 10) into one proven baseline",
     usage: "clean [N] [--dry-run] [--scratch URL]",
     help:
-      "Refuses a range with branches or merges, or with a transaction: none revision that cannot\n" +
-      "join one transaction. Proves, on the embedded engine (or --scratch URL), that the baseline\n" +
+      "The range is the oldest revisions in graph order, merges included, and runs in that order.\n" +
+      "Refused when a kept revision would follow only part of it (the hint names an N that works).\n" +
+      "transaction: none revisions join it rewritten: CONCURRENTLY dropped, VACUUM and BEGIN/COMMIT\n" +
+      "left out, each said in a comment; CREATE DATABASE, ALTER SYSTEM and the like are refused.\n" +
+      "Proves, on the embedded engine (or --scratch URL), that the baseline\n" +
       "builds the same schema as the revisions, up and down; then backs up the files, writes the\n" +
       "baseline (header replaces: ...) and removes the squashed files. A configured database that\n" +
       "applied only part of the range is refused; one that applied all of it adopts the baseline\n" +
