@@ -87,6 +87,10 @@ const CASES: Record<string, Case> = {
       none("CREATE VIEW v AS SELECT 1;"),
       none("ALTER TYPE e ADD VALUE 'x';"),
       none("SELECT 1;", "DROP TABLE a;"),
+      // Another object, or a DROP without IF EXISTS (itself flagged), does not count.
+      none("DROP INDEX CONCURRENTLY IF EXISTS other;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("DROP VIEW IF EXISTS i;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE u ADD COLUMN c int;"),
     ],
     quiet: [
       none("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);"),
@@ -96,6 +100,19 @@ const CASES: Record<string, Case> = {
       none("CREATE OR REPLACE VIEW v AS SELECT 1;"),
       none("ALTER TYPE e ADD VALUE IF NOT EXISTS 'x';"),
       each("CREATE TABLE a (id int);"),
+      // DROP ... IF EXISTS of the same object first: the pair runs again after a failure.
+      none("DROP INDEX CONCURRENTLY IF EXISTS i;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("DROP VIEW IF EXISTS s.v;\nCREATE VIEW s.v AS SELECT 1;"),
+      none(
+        "DROP TRIGGER IF EXISTS tr ON t;\nCREATE TRIGGER tr AFTER INSERT ON t " +
+          "FOR EACH ROW EXECUTE FUNCTION f();",
+      ),
+      none(
+        "DROP FUNCTION IF EXISTS f(int);\nCREATE FUNCTION f(a int) RETURNS int " +
+          "LANGUAGE sql AS 'SELECT 1';",
+      ),
+      none("DROP TABLE IF EXISTS a, b;\nCREATE TABLE b (id int);\nCREATE TABLE a (id int);"),
+      none("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE t ADD COLUMN c int;"),
     ],
   },
   "require-concurrent-index-creation": {
