@@ -592,6 +592,46 @@ Deno.test("strata lint: warnings alone and allowed errors exit 0; REV selects re
   });
 });
 
+Deno.test("strata lint --fail-on warning: warnings exit 3; lintFailOn in strata.json too", async () => {
+  const warnings = {
+    "20240101_0900_accounts": RISKY["20240101_0900_accounts"],
+    "20240102_0900_index": "-- message: index\n-- parents: 20240101_0900_accounts\n" +
+      "-- up\nCREATE INDEX accounts_id_idx ON accounts (id);\n-- down\nDROP INDEX accounts_id_idx;\n",
+  };
+  await withMigrations(warnings, async (cwd) => {
+    const plain = await strata(["lint", "--json"], { cwd });
+    expectExit(plain, 0, "strata lint: warnings alone");
+    assert.equal(parseJson(plain, "lint").failOn, "error");
+
+    const strict = await strata(["lint", "--fail-on", "warning"], { cwd });
+    expectExit(strict, 3, "strata lint --fail-on warning");
+    assert.ok(strict.stdout.includes("2 revisions linted: 0 errors, 2 warnings"), dump(strict));
+    assert.match(strict.stdout, /Failing on warning and above \(--fail-on warning\)/);
+    const doc = parseJson(
+      await strata(["lint", "--fail-on", "warning", "--json"], { cwd }),
+      "json",
+    );
+    assert.deepEqual([doc.ok, doc.failOn, doc.counts], [false, "warning", {
+      error: 0,
+      warning: 2,
+    }]);
+
+    await Deno.writeTextFile(join(cwd, "strata.json"), JSON.stringify({ lintFailOn: "warning" }));
+    expectExit(await strata(["lint"], { cwd }), 3, "lintFailOn: warning in strata.json");
+    expectExit(await strata(["lint", "--fail-on", "error"], { cwd }), 0, "the flag beats the file");
+    const bad = await strata(["lint", "--fail-on", "loud", "--json"], { cwd });
+    expectExit(bad, 2, "an unknown level");
+    assert.equal(parseJson(bad, "bad level").error.code, "CONFIG");
+  });
+  // Nothing to find: exit 0 whatever the level.
+  await withMigrations(
+    { "20240101_0900_accounts": RISKY["20240101_0900_accounts"] },
+    async (cwd) => {
+      expectExit(await strata(["lint", "--fail-on", "warning"], { cwd }), 0, "no findings");
+    },
+  );
+});
+
 Deno.test("strata lint: a file that does not parse is a finding with its line, not a crash", async () => {
   const files = {
     "20240101_0900_broken":
