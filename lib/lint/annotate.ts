@@ -77,3 +77,18 @@ export async function allowFindings<T>(
   }
   return { text, origins };
 }
+
+/** Up and down sections with allow comments where `reason` gives one (autogenerate's output). */
+export async function annotateSections(
+  up: string,
+  down: string,
+  reason: Reason,
+): Promise<{ up: string; down: string }> {
+  const text = `-- up\n${up}\n-- down\n${down}\n`;
+  const origins = text.split("\n").map(() => null);
+  const id = "00000000_0000_generated";
+  const annotated = await allowFindings({ text, origins }, `${id}.sql`, id, reason);
+  if (annotated.text === text) return { up, down };
+  const file = parseMigration(annotated.text, `${id}.sql`, id, null);
+  return { up: file.up.sql.replace(/\n$/, ""), down: (file.down?.sql ?? "").replace(/\n$/, "") };
+}
