@@ -64,6 +64,7 @@ const CASES: Record<string, Case> = {
       each("CREATE INDEX CONCURRENTLY i ON t (a);"),
       each("DROP INDEX CONCURRENTLY IF EXISTS i;"),
       each("REINDEX TABLE CONCURRENTLY t;"),
+      each("REINDEX SCHEMA public;"),
       each("VACUUM t;"),
       each("CREATE DATABASE x;"),
       each("SELECT 1;", "CREATE INDEX CONCURRENTLY i ON t (a);"),
@@ -72,6 +73,7 @@ const CASES: Record<string, Case> = {
       none("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);"),
       none("VACUUM t;"),
       each("ANALYZE t;"),
+      each("REINDEX TABLE t;"),
     ],
   },
   "transaction-nesting": {

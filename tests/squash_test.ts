@@ -628,3 +628,33 @@ Deno.test({
     await proofChecks(serverScratch(SERVER_URL));
   },
 });
+
+Deno.test({
+  name: "[server] proveBaseline: a rewritten transaction: none revision builds the same schema",
+  ignore: !serverReachable,
+  ...options,
+  async fn() {
+    const spec: Spec = {
+      id: idOf(3),
+      parents: idOf(2),
+      transaction: "none",
+      up: CONCURRENT_UP,
+      down: "DROP INDEX CONCURRENTLY IF EXISTS big_email_idx;\n" +
+        "DROP TABLE IF EXISTS smaller, small, big;",
+    };
+    const plan = await planOf(graphOf(lineSpecs(5, (s, i) => (i === 3 ? spec : s))), 1);
+    const scratch = serverScratch(SERVER_URL);
+    try {
+      const proof = await proveBaseline(
+        plan.replaced,
+        plan.baseline,
+        scratch,
+        ledgerNames(),
+        plan.origins,
+      );
+      assert.ok(proof.ok, [...formatDiff(proof.up), ...formatDiff(proof.down)].join("\n"));
+    } finally {
+      await scratch.dispose();
+    }
+  },
+});

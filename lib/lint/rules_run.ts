@@ -18,6 +18,9 @@ export function outsideTransactionOnly(stmt: Node): string | null {
   if (nodesOf(reindex?.params, "DefElem").some((option) => option.defname === "concurrently")) {
     return "REINDEX CONCURRENTLY";
   }
+  // PostgreSQL refuses these three in a transaction block in any form.
+  const many = (reindex?.kind ?? "").replace("REINDEX_OBJECT_", "");
+  if (many === "SCHEMA" || many === "DATABASE" || many === "SYSTEM") return `REINDEX ${many}`;
   if (nodeOf(stmt, "VacuumStmt")?.is_vacuumcmd) return "VACUUM";
   if (nodeOf(stmt, "CreatedbStmt")) return "CREATE DATABASE";
   if (nodeOf(stmt, "DropdbStmt")) return "DROP DATABASE";
