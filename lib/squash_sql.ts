@@ -162,6 +162,17 @@ export async function joinableSection(
       continue;
     }
     const token = await concurrentlyAt(bytes, statement, action.token);
+    if (!token) {
+      throw new StrataError(
+        "USAGE",
+        `Cannot squash "${file.id}": cannot find the CONCURRENTLY of its ${action.what} to drop`,
+        {
+          file: file.path,
+          line: statement.line,
+          hint: "Keep it as a file: choose a larger N so the squash stops before it",
+        },
+      );
+    }
     edits.push({
       from: above,
       to: above,
@@ -189,7 +200,7 @@ async function concurrentlyAt(
   bytes: Uint8Array,
   statement: ParsedStatement,
   location: number,
-): Promise<{ from: number; to: number; text: string }> {
+): Promise<{ from: number; to: number; text: string } | null> {
   const pg = await loadPgQuery();
   const text = decoder.decode(bytes.subarray(statement.start, statement.end));
   const tokens = pg.scanSync(text).tokens.map((t) => ({
@@ -200,6 +211,7 @@ async function concurrentlyAt(
   const at = location >= 0
     ? tokens.findIndex((t) => t.start === location)
     : tokens.findIndex((t) => t.text.toUpperCase() === "CONCURRENTLY");
+  if (at < 0) return null;
   const blanks = (end: number) =>
     end + (/^[ \t]*/.exec(decoder.decode(bytes.subarray(end)))![0].length);
   const inList = at > 0 && (tokens[at - 1].text === "(" || tokens[at - 1].text === ",");
@@ -213,6 +225,7 @@ async function concurrentlyAt(
     if (t === "(") depth++;
     if (t === ")") depth--;
   }
+  if (next >= tokens.length) return null;
   if (tokens[next].text === ",") {
     return { from: tokens[at].start, to: blanks(tokens[next].end), text: "" };
   }
