@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { buildGraph, type Graph } from "../lib/graph.ts";
 import { StrataError } from "../lib/errors.ts";
 import { ledgerNames, type LedgerRow } from "../lib/ledger.ts";
+import { lintRevision } from "../lib/lint/lint.ts";
 import { checksumOf, type MigrationFile, parseMigration } from "../lib/migration_file.ts";
 import { formatDiff } from "../lib/schema/diff.ts";
 import { embeddedScratch, type ScratchDatabases, serverScratch } from "../lib/schema/scratch.ts";
@@ -366,6 +367,29 @@ Deno.test("planSquash: a transaction: none revision is rewritten: CONCURRENTLY d
     file: `${DIR}/${idOf(3)}.sql`,
     line: lineOf(text, "CREATE TABLE IF NOT EXISTS smaller"),
   });
+});
+
+Deno.test("planSquash: the baseline lints clean: an allow comment with the revision and line", async () => {
+  const spec: Spec = {
+    id: idOf(2),
+    parents: idOf(1),
+    up: "CREATE TABLE a (id int); CREATE TABLE n (at timestamp);\nCREATE TABLE m (at timestamp);",
+    down: "DROP TABLE m, n, a;",
+  };
+  const plan = await planOf(graphOf(lineSpecs(4, (s, i) => (i === 2 ? spec : s))), 1);
+  const reason = (line: number) =>
+    `-- strata:allow prefer-timestamptz ${idOf(2)} line ${line}, in a baseline: it only runs ` +
+    "on a new, empty database";
+  // A statement that shares its line is split off below the comment.
+  assert.ok(
+    plan.text.includes(`CREATE TABLE a (id int); \n${reason(4)}\nCREATE TABLE n (at timestamp);`),
+    plan.text,
+  );
+  assert.ok(plan.text.includes(`\n${reason(5)}\nCREATE TABLE m (at timestamp);`), plan.text);
+  assert.deepEqual(await lintRevision(plan.baseline, { text: () => plan.text }), []);
+  const lines = plan.text.split("\n");
+  assert.equal(plan.origins.length, lines.length - 1, "one per line; the text ends in a newline");
+  assert.equal(plan.origins[lines.indexOf("CREATE TABLE m (at timestamp);")]?.line, 5);
 });
 
 Deno.test("planSquash: a statement with no in-transaction form is refused with file and line", async () => {
