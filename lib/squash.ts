@@ -1,8 +1,9 @@
 /**
- * `clean`'s squash: every revision older than the newest N becomes one
- * baseline file, whose header lists them under `replaces:`. Planning refuses
- * what cannot be squashed safely; the proof (proveBaseline) builds both on
- * scratch databases and compares the schemas before anything is written.
+ * `clean`'s squash: every revision older than the newest N in graph order
+ * (merges included) becomes one baseline file, whose header lists them under
+ * `replaces:`. Planning refuses what cannot be squashed safely; the proof
+ * (proveBaseline) builds both on scratch databases and compares the schemas
+ * before anything is written.
  */
 import { StrataError } from "./errors.ts";
 import { buildGraph, type Graph } from "./graph.ts";
