@@ -41,6 +41,7 @@ const OPTIONS = {
   scratch: { type: "string" },
   schema: { type: "string" },
   autogenerate: { type: "boolean" },
+  "fail-on": { type: "string" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

@@ -29,7 +29,13 @@ export interface Config {
   schemas: string[];
   /** The desired-schema SQL file that `create --autogenerate` and `diff` read. */
   schemaFile: string;
+  /** The least severity of a lint finding that makes `lint` exit 3. */
+  lintFailOn: LintFailOn;
 }
+
+/** Lint severities, most severe first: `lint` fails on findings at or above the chosen one. */
+export const LINT_FAIL_ON = ["error", "warning"] as const;
+export type LintFailOn = typeof LINT_FAIL_ON[number];
 
 /** Flag values as parsed from the command line (only those given). */
 export interface ConfigFlags {
@@ -43,6 +49,7 @@ export interface ConfigFlags {
   "allow-out-of-order"?: boolean;
   heads?: boolean;
   schema?: string;
+  "fail-on"?: string;
 }
 
 const FILE_KEYS = new Set([
@@ -57,6 +64,7 @@ const FILE_KEYS = new Set([
   "multipleHeads",
   "schemas",
   "schema",
+  "lintFailOn",
 ]);
 
 export const CONFIG_FILE = "strata.json";
@@ -201,6 +209,11 @@ export async function resolveConfig(
       ["STRATA_SCHEMA", env.STRATA_SCHEMA],
       [file, fromFile("schema")],
     ])[0] ?? "schema.sql",
+    lintFailOn: lintFailOn(pick<string>([
+      ["--fail-on", flags["fail-on"]],
+      ["STRATA_LINT_FAIL_ON", env.STRATA_LINT_FAIL_ON],
+      [`"lintFailOn" in ${file}`, fromFile("lintFailOn")],
+    ])),
   };
 }
 
@@ -211,6 +224,15 @@ function yesOrNo(value: string | undefined, source: string | undefined): boolean
   if (value === "false" || value === "0") return false;
   throw new StrataError("CONFIG", `${source} must be true or false, not "${value}"`, {
     hint: "Use true or false (1 or 0 in the environment)",
+  });
+}
+
+function lintFailOn([value, source]: [string, string] | [undefined, undefined]): LintFailOn {
+  if (value === undefined) return "error";
+  const level = value.toLowerCase();
+  if ((LINT_FAIL_ON as readonly string[]).includes(level)) return level as LintFailOn;
+  throw new StrataError("CONFIG", `Unknown lint level "${value}" in ${source}`, {
+    hint: `Use one of: ${LINT_FAIL_ON.join(", ")} (lint exits 3 on findings at or above it)`,
   });
 }
 

@@ -82,9 +82,13 @@ export function buildGraph(sorted: MigrationFile[]): Graph {
     }
   }
   sorted.forEach((file, i) => {
-    // A parent squashed into a baseline is that baseline.
-    const own = (file.parents ?? (i > 0 ? [sorted[i - 1].id] : []))
-      .map((parent) => replacedBy.get(parent) ?? parent);
+    // A parent squashed into a baseline is that baseline (once, when it stands for several).
+    const own = [
+      ...new Set(
+        (file.parents ?? (i > 0 ? [sorted[i - 1].id] : []))
+          .map((parent) => replacedBy.get(parent) ?? parent),
+      ),
+    ];
     for (const parent of own) {
       if (!files.has(parent)) {
         const extended = [...files.keys()].filter((id) => id.startsWith(parent));

@@ -356,6 +356,18 @@ serverDirTest(
     assert.match(revision.down, /ALTER COLUMN views TYPE integer/);
     assert.match(revision.down, /COMMENT ON TABLE public\.users IS NULL;/);
 
+    // What strata wrote lints clean even failing on warnings: each lock warning carries an
+    // allow comment that says why, right above its statement.
+    assert.match(
+      revision.up,
+      /-- strata:allow require-concurrent-index-creation generated as one transaction: [^\n]*\nCREATE INDEX posts_user_idx/,
+    );
+    const linted = await strata(["lint", doc.revision, "--fail-on", "warning", "--json"], {
+      cwd: dir,
+    });
+    expectExit(linted, 0, "lint --fail-on warning on the generated revision");
+    assert.deepEqual(parseJson(linted, "lint").findings, []);
+
     // verify runs on a scratch database of its own: it and apply run side by side.
     const [, applied] = await Promise.all([
       expectVerified(dir, doc.revision),

@@ -2,7 +2,9 @@
  * `strata clean` through the real command line, on both engines: a
  * 10-revision line squashed to a baseline and three kept revisions; the
  * migrated database adopts the baseline, a fresh one builds the same schema;
- * dry runs and refusals (a merge in the range, a partly applied range, a
+ * a graph with a merge out of id order and a concurrent index squashed and
+ * rebuilt the same; dry runs, refusals and proof failures (a kept revision
+ * following part of the range, a partly applied range, a
  * partly applied database meeting an already squashed folder) write nothing.
  */
 import assert from "node:assert/strict";
@@ -382,36 +384,256 @@ embeddedTest(
 // ---------------------------------------------------------------------------
 // Refusals: nothing written
 
-embeddedTest("clean refuses across a merge: exit 2, nothing written", async (dir, db) => {
-  const migrations = await writeLine(dir);
-  // posts_user_index branches off mood_enum beside posts; a merge joins them; slugify follows it.
-  const merge = "20240104_1000_merge";
-  const edit = async (id: string, parents: string) => {
-    const path = join(migrations, `${id}.sql`);
-    const text = await Deno.readTextFile(path);
-    await Deno.writeTextFile(path, text.replace(/^-- parents: .*$/m, `-- parents: ${parents}`));
-  };
-  await edit(IDS[3], IDS[1]);
-  await edit(IDS[4], merge);
-  await writeMigration(
-    migrations,
-    merge,
-    `-- message: merge\n-- parents: ${IDS[2]} ${IDS[3]}\n-- up\n-- down\n`,
-  );
-  const run = runner(dir, db);
-  const heads = await runJson(run, 0, "heads");
-  assert.deepEqual(heads.heads, [IDS[9]], "one head: the branches are merged");
-  const before = await listing(dir);
+// ---------------------------------------------------------------------------
+// A graph with a merge whose ids disagree with graph order, and a concurrent index
 
-  const doc = await runJson(run, 2, "clean", "3");
-  assert.equal(doc.error.code, "USAGE");
-  assert.deepEqual(await listing(dir), before, "a refused clean wrote something");
-  assert.ok(!(await exists(join(dir, "db"))), "the database was not even created");
-  assert.ok(
-    doc.error.message.includes(merge),
-    `the refusal should name the merge revision ${merge}:\n${JSON.stringify(doc.error, null, 2)}`,
+/**
+ *  users ┬ posts ──────┬ merge (adds posts.tag_id → tags) - view - index (transaction: none)
+ *        └ tags (0109) ┘                                                      - k1 - k2 kept
+ * In id order the merge (0103) would run before tags (0109) and fail; graph order runs tags first.
+ */
+const GRAPH: Array<[id: string, header: string, up: string, down: string]> = [
+  [
+    "20240101_0900_users",
+    "-- parents:",
+    "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, seen timestamp);",
+    "DROP TABLE users;",
+  ],
+  [
+    "20240102_0900_posts",
+    "-- parents: 20240101_0900_users",
+    "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users);",
+    "DROP TABLE posts;",
+  ],
+  [
+    "20240109_0900_tags",
+    "-- parents: 20240101_0900_users",
+    "CREATE TABLE tags (id int PRIMARY KEY, name text NOT NULL);",
+    "DROP TABLE tags;",
+  ],
+  [
+    "20240103_0900_merge",
+    "-- parents: 20240102_0900_posts 20240109_0900_tags",
+    "ALTER TABLE posts ADD COLUMN tag_id int REFERENCES tags;",
+    "ALTER TABLE posts DROP COLUMN tag_id;",
+  ],
+  [
+    "20240104_0900_view",
+    "-- parents: 20240103_0900_merge",
+    "CREATE VIEW tagged AS SELECT p.id, t.name FROM posts p JOIN tags t ON t.id = p.tag_id;",
+    "DROP VIEW tagged;",
+  ],
+  [
+    "20240105_0900_index",
+    "-- parents: 20240104_0900_view\n-- transaction: none",
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS posts_tag_idx ON posts (tag_id);\n" +
+    "DROP INDEX CONCURRENTLY IF EXISTS posts_tag_idx;\n" +
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS posts_tag_idx ON posts (tag_id);",
+    "DROP INDEX CONCURRENTLY IF EXISTS posts_tag_idx;",
+  ],
+  [
+    "20240110_0900_k1",
+    "-- parents: 20240105_0900_index",
+    "CREATE TABLE k1 (id int);",
+    "DROP TABLE k1;",
+  ],
+  [
+    "20240111_0900_k2",
+    "-- parents: 20240110_0900_k1",
+    "CREATE TABLE k2 (id int);",
+    "DROP TABLE k2;",
+  ],
+];
+const GRAPH_ORDER = GRAPH.map(([id]) => id);
+const GRAPH_BASELINE = "20240109_0900_tags_baseline";
+
+async function writeGraph(dir: string): Promise<string> {
+  const migrations = join(dir, "migrations");
+  for (const [id, header, up, down] of GRAPH) {
+    await writeMigration(
+      migrations,
+      id,
+      `-- message: ${id}\n${header}\n-- up\n${up}\n-- down\n${down}\n`,
+    );
+  }
+  return migrations;
+}
+
+/** clean 2 on GRAPH against `database`; returns the baseline's text. */
+async function cleanGraph(run: Run, migrations: string, ...extra: string[]): Promise<string> {
+  const history = await runJson(run, 0, "history");
+  assert.deepEqual(
+    history.revisions.map((r: Json) => r.revision).reverse(),
+    GRAPH_ORDER,
+    "the fixture's graph order",
   );
-});
+  const clean = await runJson(run, 0, "clean", "2", ...extra);
+  assert.equal(clean.baseline, GRAPH_BASELINE);
+  assert.deepEqual(clean.squashed, GRAPH_ORDER.slice(0, 6));
+  assert.deepEqual(clean.kept, GRAPH_ORDER.slice(6));
+  assert.deepEqual(await names(migrations), [
+    "20240109_0900_tags_baseline.sql",
+    "20240110_0900_k1.sql",
+    "20240111_0900_k2.sql",
+  ]);
+  const text = await Deno.readTextFile(join(migrations, `${GRAPH_BASELINE}.sql`));
+  // Graph order: tags before the merge that references it.
+  assert.ok(text.indexOf("CREATE TABLE tags") < text.indexOf("ADD COLUMN tag_id"), text);
+  assert.match(
+    text,
+    /^-- strata clean: CREATE INDEX CONCURRENTLY \(20240105_0900_index line 5\) runs without CONCURRENTLY/m,
+  );
+  assert.match(text, /^CREATE INDEX IF NOT EXISTS posts_tag_idx ON posts \(tag_id\);$/m);
+  assert.match(text, /^DROP INDEX IF EXISTS posts_tag_idx;$/m);
+  // What strata wrote lints clean; the one inherited finding carries its reason.
+  assert.match(
+    text,
+    /^-- strata:allow prefer-timestamptz 20240101_0900_users line 4, in a baseline: .*\nCREATE TABLE users/m,
+  );
+  const lint = await runJson(run, 0, "lint", GRAPH_BASELINE);
+  assert.deepEqual(lint.findings, [], text);
+  return text;
+}
+
+serverDirTest(
+  "clean 2 over a merge out of id order and a concurrent index: same pg_dump, fresh and adopted",
+  async (dir, url) => {
+    const migrations = await writeGraph(dir);
+    const run = runner(dir, url);
+    const original = await runJson(run, 0, "apply");
+    assert.deepEqual(original.steps.map(revisionOf), GRAPH_ORDER);
+    const before = await schemaDump(url);
+    assert.match(before, /posts_tag_idx/);
+
+    await cleanGraph(run, migrations, "--scratch", SERVER_URL);
+    const fresh = await scratchDatabase();
+    try {
+      const built = await runJson(runner(dir, fresh.url), 0, "apply");
+      assert.deepEqual(built.steps.map(revisionOf), [GRAPH_BASELINE, ...GRAPH_ORDER.slice(6)]);
+      assert.equal(await schemaDump(fresh.url), before);
+    } finally {
+      await fresh.drop();
+    }
+    const adopted = await runJson(run, 0, "apply");
+    assert.deepEqual(adopted.adopted, [GRAPH_BASELINE]);
+    assert.equal(await schemaDump(url), before);
+  },
+);
+
+embeddedTest(
+  "clean 2 over a merge out of id order and a concurrent index: same snapshot, fresh and adopted",
+  async (dir, db) => {
+    const migrations = await writeGraph(dir);
+    const run = runner(dir, db);
+    expectExit(await run("apply"), 0, "apply before the squash");
+    await cleanGraph(run, migrations);
+    const fresh = `pglite:${join(dir, "fresh")}`;
+    const built = await runJson(runner(dir, fresh), 0, "apply");
+    assert.deepEqual(built.steps.map(revisionOf), [GRAPH_BASELINE, ...GRAPH_ORDER.slice(6)]);
+    const adopted = await runJson(run, 0, "apply");
+    assert.deepEqual(adopted.adopted, [GRAPH_BASELINE]);
+    await withDb(db, async (old) => {
+      await withDb(fresh, async (now) => {
+        const diff = diffSnapshots(await snapshot(old, EXCLUDE), await snapshot(now, EXCLUDE));
+        assert.ok(isEmpty(diff), formatDiff(diff).join("\n"));
+        const objects = [...(await snapshot(now, EXCLUDE)).objects.keys()];
+        assert.ok(objects.includes("index public.posts_tag_idx"), objects.join("\n"));
+      });
+    });
+  },
+);
+
+embeddedTest(
+  "clean refuses a kept revision that follows part of the range: exit 2, nothing written",
+  async (dir, db) => {
+    const migrations = await writeGraph(dir);
+    // k1 now branches off the view: the index revision (in the range) is not its ancestor.
+    const k1 = join(migrations, "20240110_0900_k1.sql");
+    await Deno.writeTextFile(
+      k1,
+      (await Deno.readTextFile(k1)).replace(
+        "parents: 20240105_0900_index",
+        "parents: 20240104_0900_view",
+      ),
+    );
+    await writeMigration(
+      migrations,
+      "20240112_0900_m",
+      "-- message: m\n-- parents: 20240105_0900_index 20240111_0900_k2\n-- up\n-- down\n",
+    );
+    const before = await listing(dir);
+    const doc = await runJson(runner(dir, db), 2, "clean", "3");
+    assert.equal(doc.error.code, "USAGE");
+    assert.match(
+      doc.error.message,
+      /"20240110_0900_k1" \(kept\) follows "20240104_0900_view" but not "20240105_0900_index"/,
+    );
+    assert.equal(doc.error.file, "migrations/20240110_0900_k1.sql");
+    assert.match(doc.error.hint, /strata clean 4 squashes the oldest 5 instead/);
+    assert.deepEqual(await listing(dir), before, "a refused clean wrote something");
+    assert.ok(!(await exists(join(dir, "db"))), "the database was not even created");
+  },
+);
+
+embeddedTest(
+  "a failure inside the proof names the revision, file and line; nothing written",
+  async (dir) => {
+    const migrations = join(dir, "migrations");
+    const write = (id: string, parents: string, up: string) =>
+      writeMigration(
+        migrations,
+        id,
+        `-- message: ${id}\n-- parents: ${parents}\n-- up\n${up}\n-- down\n-- noop\n`,
+      );
+    await write(
+      "20240101_0900_rows",
+      "",
+      "CREATE TABLE a (id int PRIMARY KEY);\n" +
+        "CREATE TABLE b (a_id int REFERENCES a DEFERRABLE INITIALLY DEFERRED);\n" +
+        "INSERT INTO a VALUES (1);\nINSERT INTO b VALUES (1);",
+    );
+    await write("20240102_0900_great", "20240101_0900_rows", "CREATE TABLE c (id int);");
+    // Alone it runs (the deferred checks fired at the first one's commit); joined in the
+    // baseline's one transaction they are still pending, and PostgreSQL refuses the ALTER.
+    await write(
+      "20240103_0900_use",
+      "20240102_0900_great",
+      "CREATE TABLE feelings (id int);\nALTER TABLE b ADD COLUMN note text;",
+    );
+    await write("20240104_0900_kept", "20240103_0900_use", "CREATE TABLE kept (id int);");
+    const run = runner(dir);
+    const before = await listing(dir);
+
+    const joined = await runJson(run, 1, "clean", "1");
+    assert.equal(joined.error.code, "MIGRATION_FAILED");
+    assert.match(joined.error.message, /^While proving the baseline on a scratch database, /);
+    assert.match(joined.error.message, /revision "20240103_0900_use"/);
+    assert.equal(joined.error.revision, "20240103_0900_use");
+    assert.equal(joined.error.file, "migrations/20240103_0900_use.sql");
+    assert.match(joined.error.message, /pending trigger events/);
+    assert.equal(joined.error.line, 5);
+    assert.match(joined.error.hint, /No file was written and no database was changed/);
+    assert.deepEqual(await listing(dir), before);
+
+    // A revision that cannot run on a new database at all fails in the originals' build.
+    await write(
+      "20240102_0900_great",
+      "20240101_0900_rows",
+      "SELECT 1;\nALTER TYPE missing ADD VALUE 'great';",
+    );
+    const human = await run("clean", "1");
+    expectExit(human, 1, "clean 1 with a broken revision");
+    assert.match(
+      human.stderr,
+      new RegExp(
+        "migrations/20240102_0900_great.sql:5: While proving the baseline on a scratch " +
+          'database, revision "20240102_0900_great" failed \\(up\\): type "missing" does not exist',
+      ),
+    );
+    assert.match(human.stderr, /hint: No file was written and no database was changed/);
+    assert.ok(!(await exists(join(dir, "versions_backup"))), "no backup either");
+  },
+);
 
 serverDirTest(
   "partly applied range: clean refuses (exit 5); a squashed folder is refused by apply (exit 5)",

@@ -41,6 +41,7 @@ Deno.test("defaults when nothing is configured", async () => {
       multipleHeads: false,
       schemas: ["public"],
       schemaFile: "schema.sql",
+      lintFailOn: "error",
     });
   });
 });
@@ -84,6 +85,7 @@ Deno.test("strata.json sets every key", async () => {
     multipleHeads: true,
     schemas: ["public", "audit"],
     schema: "db/schema.sql",
+    lintFailOn: "warning",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, {}, file);
@@ -100,6 +102,7 @@ Deno.test("strata.json sets every key", async () => {
       multipleHeads: true,
       schemas: ["public", "audit"],
       schemaFile: "db/schema.sql",
+      lintFailOn: "warning",
     });
   });
 });
@@ -117,6 +120,7 @@ Deno.test("the environment beats strata.json", async () => {
     multipleHeads: true,
     schemas: ["from_file"],
     schema: "from-file.sql",
+    lintFailOn: "warning",
   };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
@@ -130,6 +134,7 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_MULTIPLE_HEADS: "0",
     STRATA_SCHEMAS: "app, audit",
     STRATA_SCHEMA: "from-env.sql",
+    STRATA_LINT_FAIL_ON: "Error",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, env, file);
@@ -146,12 +151,18 @@ Deno.test("the environment beats strata.json", async () => {
       multipleHeads: false,
       schemas: ["app", "audit"],
       schemaFile: "from-env.sql",
+      lintFailOn: "error",
     });
   });
 });
 
 Deno.test("flags beat the environment and strata.json", async () => {
-  const content = { database: "pglite:from-file", dir: "from-file", lockTimeout: "1s" };
+  const content = {
+    database: "pglite:from-file",
+    dir: "from-file",
+    lockTimeout: "1s",
+    lintFailOn: "error",
+  };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
     DATABASE_URL: "postgres://env@h/db",
@@ -173,6 +184,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
         "allow-out-of-order": true,
         heads: true,
         schema: "from-flag.sql",
+        "fail-on": "warning",
       },
       env,
       file,
@@ -190,6 +202,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
       multipleHeads: true,
       schemas: ["public"],
       schemaFile: "from-flag.sql",
+      lintFailOn: "warning",
     });
   });
 });
@@ -464,4 +477,15 @@ Deno.test("schemas in strata.json must be a list of names", async () => {
       assert.match(error.message, /"schemas"/);
     });
   }
+});
+
+Deno.test("an unknown lint level is a CONFIG error naming where it came from", async () => {
+  await withConfigFile({ lintFailOn: "info" }, async (file) => {
+    const fromFile = await rejection(resolveConfig({}, {}, file));
+    assert.equal(fromFile.code, "CONFIG");
+    assert.ok(fromFile.message.includes(`"info" in "lintFailOn" in ${file}`), fromFile.message);
+    assert.match(fromFile.hint ?? "", /error, warning/);
+    const fromFlag = await rejection(resolveConfig({ "fail-on": "never" }, {}, file));
+    assert.ok(fromFlag.message.includes('"never" in --fail-on'), fromFlag.message);
+  });
 });

@@ -64,6 +64,7 @@ const CASES: Record<string, Case> = {
       each("CREATE INDEX CONCURRENTLY i ON t (a);"),
       each("DROP INDEX CONCURRENTLY IF EXISTS i;"),
       each("REINDEX TABLE CONCURRENTLY t;"),
+      each("REINDEX SCHEMA public;"),
       each("VACUUM t;"),
       each("CREATE DATABASE x;"),
       each("SELECT 1;", "CREATE INDEX CONCURRENTLY i ON t (a);"),
@@ -72,6 +73,7 @@ const CASES: Record<string, Case> = {
       none("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);"),
       none("VACUUM t;"),
       each("ANALYZE t;"),
+      each("REINDEX TABLE t;"),
     ],
   },
   "transaction-nesting": {
@@ -87,6 +89,10 @@ const CASES: Record<string, Case> = {
       none("CREATE VIEW v AS SELECT 1;"),
       none("ALTER TYPE e ADD VALUE 'x';"),
       none("SELECT 1;", "DROP TABLE a;"),
+      // Another object, or a DROP without IF EXISTS (itself flagged), does not count.
+      none("DROP INDEX CONCURRENTLY IF EXISTS other;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("DROP VIEW IF EXISTS i;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE u ADD COLUMN c int;"),
     ],
     quiet: [
       none("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);"),
@@ -96,6 +102,19 @@ const CASES: Record<string, Case> = {
       none("CREATE OR REPLACE VIEW v AS SELECT 1;"),
       none("ALTER TYPE e ADD VALUE IF NOT EXISTS 'x';"),
       each("CREATE TABLE a (id int);"),
+      // DROP ... IF EXISTS of the same object first: the pair runs again after a failure.
+      none("DROP INDEX CONCURRENTLY IF EXISTS i;\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+      none("DROP VIEW IF EXISTS s.v;\nCREATE VIEW s.v AS SELECT 1;"),
+      none(
+        "DROP TRIGGER IF EXISTS tr ON t;\nCREATE TRIGGER tr AFTER INSERT ON t " +
+          "FOR EACH ROW EXECUTE FUNCTION f();",
+      ),
+      none(
+        "DROP FUNCTION IF EXISTS f(int);\nCREATE FUNCTION f(a int) RETURNS int " +
+          "LANGUAGE sql AS 'SELECT 1';",
+      ),
+      none("DROP TABLE IF EXISTS a, b;\nCREATE TABLE b (id int);\nCREATE TABLE a (id int);"),
+      none("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE t ADD COLUMN c int;"),
     ],
   },
   "require-concurrent-index-creation": {
@@ -573,6 +592,46 @@ Deno.test("strata lint: warnings alone and allowed errors exit 0; REV selects re
     expectExit(unknown, 2, "strata lint with an unknown revision");
     assert.equal(parseJson(unknown, "lint unknown").error.code, "USAGE");
   });
+});
+
+Deno.test("strata lint --fail-on warning: warnings exit 3; lintFailOn in strata.json too", async () => {
+  const warnings = {
+    "20240101_0900_accounts": RISKY["20240101_0900_accounts"],
+    "20240102_0900_index": "-- message: index\n-- parents: 20240101_0900_accounts\n" +
+      "-- up\nCREATE INDEX accounts_id_idx ON accounts (id);\n-- down\nDROP INDEX accounts_id_idx;\n",
+  };
+  await withMigrations(warnings, async (cwd) => {
+    const plain = await strata(["lint", "--json"], { cwd });
+    expectExit(plain, 0, "strata lint: warnings alone");
+    assert.equal(parseJson(plain, "lint").failOn, "error");
+
+    const strict = await strata(["lint", "--fail-on", "warning"], { cwd });
+    expectExit(strict, 3, "strata lint --fail-on warning");
+    assert.ok(strict.stdout.includes("2 revisions linted: 0 errors, 2 warnings"), dump(strict));
+    assert.match(strict.stdout, /Failing on warning and above \(--fail-on warning\)/);
+    const doc = parseJson(
+      await strata(["lint", "--fail-on", "warning", "--json"], { cwd }),
+      "json",
+    );
+    assert.deepEqual([doc.ok, doc.failOn, doc.counts], [false, "warning", {
+      error: 0,
+      warning: 2,
+    }]);
+
+    await Deno.writeTextFile(join(cwd, "strata.json"), JSON.stringify({ lintFailOn: "warning" }));
+    expectExit(await strata(["lint"], { cwd }), 3, "lintFailOn: warning in strata.json");
+    expectExit(await strata(["lint", "--fail-on", "error"], { cwd }), 0, "the flag beats the file");
+    const bad = await strata(["lint", "--fail-on", "loud", "--json"], { cwd });
+    expectExit(bad, 2, "an unknown level");
+    assert.equal(parseJson(bad, "bad level").error.code, "CONFIG");
+  });
+  // Nothing to find: exit 0 whatever the level.
+  await withMigrations(
+    { "20240101_0900_accounts": RISKY["20240101_0900_accounts"] },
+    async (cwd) => {
+      expectExit(await strata(["lint", "--fail-on", "warning"], { cwd }), 0, "no findings");
+    },
+  );
 });
 
 Deno.test("strata lint: a file that does not parse is a finding with its line, not a crash", async () => {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { buildGraph, type Graph } from "../lib/graph.ts";
 import { StrataError } from "../lib/errors.ts";
 import { ledgerNames, type LedgerRow } from "../lib/ledger.ts";
+import { lintRevision } from "../lib/lint/lint.ts";
 import { checksumOf, type MigrationFile, parseMigration } from "../lib/migration_file.ts";
 import { formatDiff } from "../lib/schema/diff.ts";
 import { embeddedScratch, type ScratchDatabases, serverScratch } from "../lib/schema/scratch.ts";
@@ -197,49 +198,79 @@ Deno.test("planSquash: a revision without a down makes the baseline irreversible
   assert.ok(reversible.baseline.down);
 });
 
-Deno.test("planSquash: refuses a merge inside the range, naming the merge revision", async () => {
-  //  r01 - r02 - r03a ─┐
-  //            └ r03b ─┴ r04 (merge) - r05 - r06 - r07
-  const merge = "20240104_0900_merge";
-  const specs: Spec[] = [
-    { id: idOf(1), parents: "" },
-    { id: idOf(2), parents: idOf(1) },
-    { id: "20240103_0900_r03a", parents: idOf(2) },
-    { id: "20240103_0900_r03b", parents: idOf(2) },
-    { id: merge, parents: "20240103_0900_r03a 20240103_0900_r03b", up: "", down: "" },
-    { id: idOf(5), parents: merge },
-    { id: idOf(6), parents: idOf(5) },
-    { id: idOf(7), parents: idOf(6) },
-  ];
-  const graph = graphOf(specs);
-  assert.deepEqual(graph.heads, [idOf(7)], "one head: the branches are merged");
-  const error = await refusal(graph, 2);
-  assert.ok(
-    error.message.includes(merge),
-    `the refusal should name the merge revision ${merge}: ${error.message} (hint: ${error.hint})`,
-  );
-  // Up to the fork a straight line squashes; the branches follow the baseline.
-  const plan = await planOf(graphOf(specs.slice(0, 5)), 3);
-  assert.deepEqual(ids(plan.replaced), [idOf(1), idOf(2)]);
-});
+/**
+ *  r01 ┬ main ─────┬ merge - late - k06 - k07
+ *      └ feat ─────┘
+ * feat's id is the newest of the range, so graph order (r01 main feat merge late) is not id order.
+ */
+const MERGED: Spec[] = [
+  { id: "20240101_0900_r01", parents: "" },
+  { id: "20240102_0900_main", parents: "20240101_0900_r01" },
+  { id: "20240105_0900_feat", parents: "20240101_0900_r01" },
+  {
+    id: "20240103_0900_merge",
+    parents: "20240102_0900_main 20240105_0900_feat",
+    up: "",
+    down: "",
+  },
+  { id: "20240104_0900_late", parents: "20240103_0900_merge" },
+  { id: "20240106_0900_k06", parents: "20240104_0900_late" },
+  { id: "20240107_0900_k07", parents: "20240106_0900_k06" },
+];
 
-Deno.test("planSquash: refuses a second root merged inside the range", async () => {
-  const specs: Spec[] = [
+Deno.test("planSquash: a merge inside the range squashes, in graph order", async () => {
+  const graph = graphOf(MERGED);
+  const plan = await planOf(graph, 2);
+  const range = ["r01", "main", "feat", "merge", "late"];
+  assert.deepEqual(
+    ids(plan.replaced),
+    range.map((slug) => MERGED.find((s) => s.id.endsWith(slug))!.id),
+  );
+  assert.deepEqual(plan.baseline.replaces, ids(plan.replaced));
+  // Named after the newest id it replaces, so it sorts where that one did.
+  assert.equal(plan.baseline.id, "20240105_0900_feat_baseline");
+  assert.deepEqual(plan.baseline.parents, []);
+  const froms = [...plan.baseline.up.sql.matchAll(/^-- from ([^\s:]+)/gm)].map((m) => m[1]);
+  assert.deepEqual(froms, ids(plan.replaced), "ups in graph order");
+  const downs = [...plan.baseline.down!.sql.matchAll(/^-- from ([^\s:]+)/gm)].map((m) => m[1]);
+  assert.deepEqual(downs, ids(plan.replaced).reverse(), "downs in reverse graph order");
+  const after = buildGraph([plan.baseline, ...plan.kept].sort((a, b) => (a.id < b.id ? -1 : 1)));
+  assert.deepEqual(after.order, [plan.baseline.id, ...ids(plan.kept)]);
+  assert.deepEqual(after.parents.get("20240106_0900_k06"), [plan.baseline.id]);
+
+  // A second root merged inside the range: the baseline is the one root.
+  const roots = graphOf([
     { id: "20240101_0900_a", parents: "" },
     { id: "20240101_0900_b", parents: "" },
     { id: "20240102_0900_merge", parents: "20240101_0900_a 20240101_0900_b", up: "", down: "" },
     { id: idOf(3), parents: "20240102_0900_merge" },
     { id: idOf(4), parents: idOf(3) },
-  ];
-  const error = await refusal(graphOf(specs), 1);
-  assert.match(error.message, /merge|root/);
-  assert.ok(error.message.includes("20240101_0900_b"), error.message);
-  assert.equal(error.file, `${DIR}/20240101_0900_b.sql`);
+  ]);
+  const rooted = await planOf(roots, 1);
+  assert.deepEqual(rooted.baseline.parents, []);
+  assert.equal(rooted.replaced.length, 4);
 });
 
-Deno.test("planSquash: refuses across an unmerged branch, naming the fork", async () => {
+Deno.test("planSquash: a kept merge of every head of the range follows the baseline once", async () => {
+  //  r01 ┬ a ┬ m (kept merge) - k
+  //      └ b ┘
+  const specs: Spec[] = [
+    { id: idOf(1), parents: "" },
+    { id: "20240102_0900_a", parents: idOf(1) },
+    { id: "20240102_0900_b", parents: idOf(1) },
+    { id: "20240103_0900_m", parents: "20240102_0900_a 20240102_0900_b", up: "", down: "" },
+    { id: "20240104_0900_k", parents: "20240103_0900_m" },
+  ];
+  const plan = await planOf(graphOf(specs), 2);
+  assert.deepEqual(ids(plan.kept), ["20240103_0900_m", "20240104_0900_k"]);
+  const after = buildGraph([plan.baseline, ...plan.kept].sort((a, b) => (a.id < b.id ? -1 : 1)));
+  assert.deepEqual(after.parents.get("20240103_0900_m"), [plan.baseline.id]);
+  assert.deepEqual(after.heads, ["20240104_0900_k"]);
+});
+
+Deno.test("planSquash: refuses a kept revision that follows only part of the range", async () => {
   //  r01 - r02 - r03 ┬ r04a
-  //                  └ r04b     (two heads)
+  //                  └ r04b     (two heads: keep 1 squashes r04a, keeps r04b)
   const specs: Spec[] = [
     { id: idOf(1), parents: "" },
     { id: idOf(2), parents: idOf(1) },
@@ -248,51 +279,143 @@ Deno.test("planSquash: refuses across an unmerged branch, naming the fork", asyn
     { id: "20240104_0900_r04b", parents: idOf(3) },
   ];
   const graph = graphOf(specs);
-  assert.equal(graph.heads.length, 2);
   const error = await refusal(graph, 1);
-  assert.match(error.message, /branch/);
-  assert.ok(error.message.includes(idOf(3)), error.message);
-  assert.ok(error.message.includes("20240104_0900_r04a"), error.message);
-  assert.ok(error.message.includes("20240104_0900_r04b"), error.message);
-  assert.equal(error.file, `${DIR}/${idOf(3)}.sql`);
-  assert.match(error.hint ?? "", /merge/);
-  // Squashing what precedes the fork is fine: both branches then follow the baseline.
-  const plan = await planOf(graph, 3);
+  assert.match(
+    error.message,
+    /"20240104_0900_r04b" \(kept\) follows "20240103_0900_r03" but not "20240104_0900_r04a"/,
+  );
+  assert.equal(error.file, `${DIR}/20240104_0900_r04b.sql`);
+  assert.equal(error.line, lineOf(fileText(specs[4]), "-- parents:"));
+  assert.match(error.hint ?? "", /strata clean 2 squashes the oldest 3 instead/);
+  // As the hint says: both branches then follow the baseline.
+  const plan = await planOf(graph, 2);
   const after = buildGraph([plan.baseline, ...plan.kept]);
-  assert.deepEqual(after.parents.get(idOf(3)), [plan.baseline.id]);
+  assert.deepEqual(after.parents.get("20240104_0900_r04a"), [plan.baseline.id]);
   assert.equal(after.heads.length, 2);
+
+  // The range ends in two heads and nothing kept merges them.
+  const all = await refusal(graph, 0);
+  assert.match(all.message, /2 heads .*no kept revision merges/);
+  assert.match(all.hint ?? "", /strata clean 2/);
+
+  // A fork in the middle of the range: the branch's child is kept, the main line squashed.
+  const fork = graphOf([
+    { id: idOf(1), parents: "" },
+    { id: idOf(2), parents: idOf(1) },
+    { id: idOf(3), parents: idOf(2) },
+    { id: idOf(4), parents: idOf(3) },
+    { id: idOf(5), parents: idOf(2) },
+  ]);
+  const middle = await refusal(fork, 1);
+  assert.match(
+    middle.message,
+    new RegExp(`"${idOf(5)}" \\(kept\\) follows "${idOf(2)}" but not "${idOf(4)}"`),
+  );
+  assert.match(middle.hint ?? "", /strata clean 3 squashes the oldest 2/);
 });
 
-Deno.test("planSquash: a transaction: none revision with CONCURRENTLY is refused with file and line", async () => {
-  const up = "CREATE TABLE IF NOT EXISTS big (id int, email text);\n\n" +
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_email_idx ON big (email);";
+const CONCURRENT_UP = [
+  "CREATE TABLE IF NOT EXISTS big (id int, email text);",
+  "",
+  "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_email_idx ON big (email);",
+  "REINDEX (VERBOSE, CONCURRENTLY) INDEX big_email_idx; REINDEX TABLE CONCURRENTLY big;",
+  "REINDEX (CONCURRENTLY) INDEX big_email_idx;",
+  "VACUUM (ANALYZE)",
+  "  big;",
+  "BEGIN;",
+  "CREATE TABLE IF NOT EXISTS small (id int);",
+  "COMMIT AND CHAIN;",
+  "CREATE TABLE IF NOT EXISTS smaller (id int);",
+  "COMMIT;",
+].join("\n");
+
+Deno.test("planSquash: a transaction: none revision is rewritten: CONCURRENTLY dropped, said where", async () => {
   const spec: Spec = {
     id: idOf(3),
     parents: idOf(2),
     transaction: "none",
+    up: CONCURRENT_UP,
+    down:
+      "DROP INDEX CONCURRENTLY IF EXISTS big_email_idx;\nDROP TABLE IF EXISTS smaller, small, big;",
+  };
+  const text = fileText(spec);
+  const plan = await planOf(graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s))), 2);
+  assert.equal(plan.baseline.transaction, "each");
+  const up = plan.baseline.up.sql;
+  const comment = (fragment: string) => `(${idOf(3)} line ${lineOf(text, fragment)})`;
+  assert.ok(up.includes("CREATE INDEX IF NOT EXISTS big_email_idx ON big (email);"), up);
+  assert.ok(
+    up.includes(`-- strata clean: CREATE INDEX CONCURRENTLY ${comment("CREATE INDEX CONC")}`),
     up,
-    down: "DROP INDEX IF EXISTS big_email_idx;\nDROP TABLE IF EXISTS big;",
-  };
-  const graph = graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s)));
-  const error = await refusal(graph, 2);
-  assert.equal(error.file, `${DIR}/${idOf(3)}.sql`);
-  assert.equal(error.line, lineOf(fileText(spec), "CONCURRENTLY"));
-  assert.ok(error.message.includes(idOf(3)), error.message);
-  assert.match(error.message, /CREATE INDEX CONCURRENTLY/);
-  // The range stopping before it is fine.
-  assert.deepEqual(ids((await planOf(graph, 4)).replaced), [idOf(1), idOf(2)]);
+  );
+  assert.ok(up.includes("\nREINDEX (VERBOSE) INDEX big_email_idx;"), up);
+  assert.ok(up.includes("\nREINDEX TABLE big;"), up);
+  assert.ok(up.includes("\nREINDEX INDEX big_email_idx;"), up);
+  assert.ok(up.includes(`-- strata clean: left out VACUUM ${comment("VACUUM")}`), up);
+  assert.ok(up.includes("-- VACUUM (ANALYZE)\n--   big;"), up);
+  assert.ok(up.includes(`left out BEGIN ${comment("BEGIN;")}`), up);
+  assert.ok(up.includes(`left out COMMIT AND CHAIN ${comment("COMMIT AND CHAIN")}`), up);
+  assert.ok(plan.baseline.down!.sql.includes("DROP INDEX IF EXISTS big_email_idx;"));
+  assert.ok(plan.baseline.down!.sql.includes("-- strata clean: DROP INDEX CONCURRENTLY"));
+  const statements = await splitStatements(up);
+  assert.ok(!statements.some((s) => /CONCURRENTLY|VACUUM|BEGIN|COMMIT/i.test(s.sql)), up);
+  // Every baseline line still traces back to the line it came from.
+  const lines = plan.text.split("\n");
+  const at = lines.findIndex((line) => line.startsWith("CREATE TABLE IF NOT EXISTS smaller"));
+  assert.deepEqual(plan.origins[at], {
+    revision: idOf(3),
+    file: `${DIR}/${idOf(3)}.sql`,
+    line: lineOf(text, "CREATE TABLE IF NOT EXISTS smaller"),
+  });
+});
 
-  // In the down section too.
-  const downSpec: Spec = {
-    ...spec,
-    up: "CREATE INDEX IF NOT EXISTS big_email_idx ON t_r02 (id);",
-    down: "SELECT 1;\nDROP INDEX CONCURRENTLY IF EXISTS big_email_idx;",
+Deno.test("planSquash: the baseline lints clean: an allow comment with the revision and line", async () => {
+  const spec: Spec = {
+    id: idOf(2),
+    parents: idOf(1),
+    up: "CREATE TABLE a (id int); CREATE TABLE n (at timestamp);\nCREATE TABLE m (at timestamp);",
+    down: "DROP TABLE m, n, a;",
   };
-  const downGraph = graphOf(lineSpecs(6, (s, i) => (i === 3 ? downSpec : s)));
-  const downError = await refusal(downGraph, 2);
-  assert.equal(downError.file, `${DIR}/${idOf(3)}.sql`);
-  assert.equal(downError.line, lineOf(fileText(downSpec), "CONCURRENTLY"));
-  assert.match(downError.message, /DROP INDEX CONCURRENTLY/);
+  const plan = await planOf(graphOf(lineSpecs(4, (s, i) => (i === 2 ? spec : s))), 1);
+  const reason = (line: number) =>
+    `-- strata:allow prefer-timestamptz ${idOf(2)} line ${line}, in a baseline: it only runs ` +
+    "on a new, empty database";
+  // A statement that shares its line is split off below the comment.
+  assert.ok(
+    plan.text.includes(`CREATE TABLE a (id int); \n${reason(4)}\nCREATE TABLE n (at timestamp);`),
+    plan.text,
+  );
+  assert.ok(plan.text.includes(`\n${reason(5)}\nCREATE TABLE m (at timestamp);`), plan.text);
+  assert.deepEqual(await lintRevision(plan.baseline, { text: () => plan.text }), []);
+  const lines = plan.text.split("\n");
+  assert.equal(plan.origins.length, lines.length - 1, "one per line; the text ends in a newline");
+  assert.equal(plan.origins[lines.indexOf("CREATE TABLE m (at timestamp);")]?.line, 5);
+});
+
+Deno.test("planSquash: a statement with no in-transaction form is refused with file and line", async () => {
+  for (
+    const [statement, what] of [
+      ["CREATE DATABASE other;", /CREATE DATABASE/],
+      ["ALTER SYSTEM SET work_mem = '8MB';", /ALTER SYSTEM/],
+      ["BEGIN;\nCREATE TABLE x (id int);\nROLLBACK;", /ROLLBACK/],
+    ] as const
+  ) {
+    const spec: Spec = {
+      id: idOf(3),
+      parents: idOf(2),
+      transaction: "none",
+      up: `CREATE TABLE IF NOT EXISTS big (id int);\n${statement}`,
+      down: "SELECT 1;",
+    };
+    const graph = graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s)));
+    const error = await refusal(graph, 2);
+    assert.equal(error.file, `${DIR}/${idOf(3)}.sql`);
+    assert.equal(error.line, lineOf(fileText(spec), statement.split("\n").at(-1)!));
+    assert.match(error.message, what);
+    assert.ok(error.message.includes(idOf(3)), error.message);
+    // The range stopping before it is fine.
+    assert.deepEqual(ids((await planOf(graph, 4)).replaced), [idOf(1), idOf(2)]);
+  }
 });
 
 Deno.test("planSquash: a transaction: none revision with its own BEGIN … COMMIT blocks is refused", async () => {
@@ -543,5 +666,35 @@ Deno.test({
   ...options,
   async fn() {
     await proofChecks(serverScratch(SERVER_URL));
+  },
+});
+
+Deno.test({
+  name: "[server] proveBaseline: a rewritten transaction: none revision builds the same schema",
+  ignore: !serverReachable,
+  ...options,
+  async fn() {
+    const spec: Spec = {
+      id: idOf(3),
+      parents: idOf(2),
+      transaction: "none",
+      up: CONCURRENT_UP,
+      down: "DROP INDEX CONCURRENTLY IF EXISTS big_email_idx;\n" +
+        "DROP TABLE IF EXISTS smaller, small, big;",
+    };
+    const plan = await planOf(graphOf(lineSpecs(5, (s, i) => (i === 3 ? spec : s))), 1);
+    const scratch = serverScratch(SERVER_URL);
+    try {
+      const proof = await proveBaseline(
+        plan.replaced,
+        plan.baseline,
+        scratch,
+        ledgerNames(),
+        plan.origins,
+      );
+      assert.ok(proof.ok, [...formatDiff(proof.up), ...formatDiff(proof.down)].join("\n"));
+    } finally {
+      await scratch.dispose();
+    }
   },
 });

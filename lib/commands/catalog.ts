@@ -188,8 +188,11 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "squash all but the newest N revisions (default 10) into one proven baseline",
     usage: "clean [N] [--dry-run] [--scratch URL]",
     help:
-      "Refuses a range with branches or merges, or with a transaction: none revision that cannot\n" +
-      "join one transaction. Proves, on the embedded engine (or --scratch URL), that the baseline\n" +
+      "The range is the oldest revisions in graph order, merges included, and runs in that order.\n" +
+      "Refused when a kept revision would follow only part of it (the hint names an N that works).\n" +
+      "transaction: none revisions join it rewritten: CONCURRENTLY dropped, VACUUM and BEGIN/COMMIT\n" +
+      "left out, each said in a comment; CREATE DATABASE, ALTER SYSTEM and the like are refused.\n" +
+      "Proves, on the embedded engine (or --scratch URL), that the baseline\n" +
       "builds the same schema as the revisions, up and down; then backs up the files, writes the\n" +
       "baseline (header replaces: ...) and removes the squashed files. A configured database that\n" +
       "applied only part of the range is refused; one that applied all of it adopts the baseline\n" +
@@ -244,9 +247,11 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
-    usage: "lint [REV ...] [--json]",
+    usage: "lint [REV ...] [--fail-on error|warning] [--json]",
     help:
-      "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.",
+      "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.\n" +
+      "  --fail-on LEVEL  exit 3 on findings at or above LEVEL: error (default) or warning\n" +
+      '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)',
     example: "strata lint --json",
     run: lazy(() => import("./lint.ts"), "lint"),
   },

@@ -33,8 +33,7 @@ async function checkDatabase(ctx: Context, graph: Graph, plan: SquashPlan): Prom
     return await withEngine(ctx, async (engine) => {
       const { state } = await readState(engine, ctx, graph);
       const applied = plan.replaced.filter((f) => state.rows.has(f.id)).map((f) => f.id);
-      const last = plan.replaced[plan.replaced.length - 1].id;
-      if (applied.length > 0 && !state.rows.has(last)) {
+      if (applied.length > 0 && applied.length < plan.replaced.length) {
         throw new StrataError(
           "INTEGRITY",
           `${engine.label} has applied ${applied.length} of the ${plan.replaced.length} revisions ` +
@@ -78,7 +77,7 @@ export async function clean(ctx: Context): Promise<number> {
   const scratch = scratchDatabases(ctx.flags.scratch);
   let proof;
   try {
-    proof = await proveBaseline(plan.replaced, plan.baseline, scratch, names(ctx));
+    proof = await proveBaseline(plan.replaced, plan.baseline, scratch, names(ctx), plan.origins);
   } finally {
     await scratch.dispose();
   }

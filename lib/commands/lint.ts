@@ -1,11 +1,13 @@
 /**
  * lint: flag risky statements (locks, rewrites, data loss, statements that
  * cannot run) with file and line. Reads only the files: no database needed.
- * Exit 3 when an error-level finding remains; warnings alone exit 0.
+ * Exit 3 when a finding at or above `--fail-on` (config `lintFailOn`)
+ * remains: by default an error; with `warning`, warnings too.
  */
 import { ancestors, type Graph, inOrder, resolveRevision } from "../graph.ts";
 import { type Finding, lintRevision } from "../lint/lint.ts";
 import { newMemory } from "../lint/state.ts";
+import { LINT_FAIL_ON } from "../config.ts";
 import { type Context, loadGraph } from "./context.ts";
 
 export interface LintReport {
@@ -41,8 +43,11 @@ export async function lintGraph(graph: Graph, specs: string[]): Promise<LintRepo
 export async function lint(ctx: Context): Promise<number> {
   const report = await lintGraph(await loadGraph(ctx), ctx.args);
   const { out } = ctx;
-  const ok = report.counts.error === 0;
-  out.document({ ok, command: "lint", ...report });
+  const failOn = ctx.config.lintFailOn;
+  const failing = LINT_FAIL_ON.slice(0, LINT_FAIL_ON.indexOf(failOn) + 1)
+    .reduce((n, severity) => n + report.counts[severity], 0);
+  const ok = failing === 0;
+  out.document({ ok, command: "lint", failOn, ...report });
   for (const f of report.findings) {
     const severity = f.severity === "error" ? out.red(f.severity) : out.yellow(f.severity);
     out.line(`${f.file}:${f.line}: ${severity} ${f.rule}: ${f.message}`);
@@ -55,5 +60,6 @@ export async function lint(ctx: Context): Promise<number> {
     plural(warning, "warning")
   }`;
   out.line(ok ? (warning ? out.yellow(summary) : out.green(summary)) : out.red(summary));
+  if (!ok && failOn !== "error") out.line(`Failing on ${failOn} and above (--fail-on ${failOn})`);
   return ok ? 0 : 3;
 }

@@ -11,6 +11,9 @@ export interface ParsedStatement {
   node: Node;
   /** File line of the statement's first token. */
   line: number;
+  /** UTF-8 byte offsets in the section: the first token, and just past the statement's end. */
+  start: number;
+  end: number;
 }
 
 export interface ParsedSection {
@@ -50,10 +53,10 @@ export async function parseSection(
     const before = Array.from(section.sql).slice(0, cursor).join("");
     return { message: error.message, line: section.line + countNewlines(before) };
   }
-  const statements = stmts.map(({ stmt, stmt_location: at = 0 }) => ({
-    node: stmt as Node,
-    line: lineAt(skipLeading(bytes, at)),
-  }));
+  const statements = stmts.map(({ stmt, stmt_location: at = 0, stmt_len: len = 0 }) => {
+    const start = skipLeading(bytes, at);
+    return { node: stmt as Node, line: lineAt(start), start, end: len ? at + len : bytes.length };
+  });
   return { statements, lineAt };
 }
 

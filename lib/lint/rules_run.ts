@@ -7,6 +7,7 @@
 import type { Node } from "libpg-query";
 import { alterTable, nodeOf, nodesOf } from "./ast.ts";
 import type { Hit, Rule } from "./rule.ts";
+import { createdKeys } from "./state.ts";
 
 /** The statement PostgreSQL refuses inside a transaction block, named as written, or null. */
 export function outsideTransactionOnly(stmt: Node): string | null {
@@ -17,6 +18,9 @@ export function outsideTransactionOnly(stmt: Node): string | null {
   if (nodesOf(reindex?.params, "DefElem").some((option) => option.defname === "concurrently")) {
     return "REINDEX CONCURRENTLY";
   }
+  // PostgreSQL refuses these three in a transaction block in any form.
+  const many = (reindex?.kind ?? "").replace("REINDEX_OBJECT_", "");
+  if (many === "SCHEMA" || many === "DATABASE" || many === "SYSTEM") return `REINDEX ${many}`;
   if (nodeOf(stmt, "VacuumStmt")?.is_vacuumcmd) return "VACUUM";
   if (nodeOf(stmt, "CreatedbStmt")) return "CREATE DATABASE";
   if (nodeOf(stmt, "DropdbStmt")) return "DROP DATABASE";
@@ -105,13 +109,17 @@ export const RUN_RULES: Rule[] = [
     id: "prefer-robust-stmts",
     severity: "warning",
     sections: "both",
-    what: "a `transaction: none` statement without IF [NOT] EXISTS / OR REPLACE",
+    what: "a `transaction: none` statement without IF [NOT] EXISTS / OR REPLACE (a CREATE " +
+      "right after DROP ... IF EXISTS of the same object is re-runnable as it is)",
     why: "in `transaction: none` mode each statement commits alone; after a failure the " +
       "revision stays unapplied and the re-run starts it again, where this statement fails " +
       "because its object already exists (or is already gone)",
     instead: "write IF NOT EXISTS / IF EXISTS / OR REPLACE, so the revision can be run again",
     check(stmt, state): Hit[] {
       if (state.mode !== "none") return [];
+      // DROP ... IF EXISTS just before makes the CREATE safe to run again.
+      const created = createdKeys(stmt);
+      if (created.length > 0 && created.every((key) => state.droppedIfExists.has(key))) return [];
       return notRerunnable(stmt).map((message) => ({ message }));
     },
   },

@@ -33,6 +33,8 @@ export interface SectionState {
   indexes: Set<string>;
   /** `table\0constraint` added NOT VALID earlier in this section. */
   notValid: Set<string>;
+  /** Objects dropped with IF EXISTS earlier in this section (see `objectKeys`). */
+  droppedIfExists: Set<string>;
   memory: Memory;
 }
 
@@ -43,7 +45,15 @@ export function newSectionState(
 ): SectionState {
   // A down undoes its up: what it does is not remembered for later revisions.
   const own = section === "up" ? memory : { checks: new Map(memory.checks) };
-  return { section, mode, tables: new Set(), indexes: new Set(), notValid: new Set(), memory: own };
+  return {
+    section,
+    mode,
+    tables: new Set(),
+    indexes: new Set(),
+    notValid: new Set(),
+    droppedIfExists: new Set(),
+    memory: own,
+  };
 }
 
 export function constraintKey(table: string, name: string): string {
@@ -95,6 +105,13 @@ export function record(state: SectionState, stmt: Node): void {
     state.tables.add(rename.newname ?? "");
   }
   const drop = nodeOf(stmt, "DropStmt");
+  if (drop?.missing_ok) { for (const key of droppedKeys(stmt)) state.droppedIfExists.add(key); }
+  const altered = alterTable(stmt);
+  for (const cmd of altered?.cmds ?? []) {
+    if (cmd.subtype === "AT_DropColumn" && cmd.missing_ok) {
+      state.droppedIfExists.add(`column\0${tableKey(altered!.relation)}\0${cmd.name}`);
+    }
+  }
   if (drop?.removeType === "OBJECT_TABLE") {
     for (const name of nodesOf(drop.objects, "List")) {
       state.tables.delete(strings(name.items).at(-1)!);
@@ -119,4 +136,50 @@ export function record(state: SectionState, stmt: Node): void {
       state.memory.checks.delete(key);
     }
   }
+}
+
+/**
+ * `kind\0name` keys for what a DROP removes, and for what a CREATE (or ADD
+ * COLUMN) makes: a CREATE whose key a DROP ... IF EXISTS just removed runs
+ * again after a failure, so it needs no IF NOT EXISTS of its own.
+ */
+export function droppedKeys(stmt: Node): string[] {
+  const drop = nodeOf(stmt, "DropStmt");
+  if (!drop) return [];
+  const kind = (drop.removeType ?? "").replace("OBJECT_", "").toLowerCase();
+  return (drop.objects ?? []).map((object) => {
+    const owa = nodeOf(object, "ObjectWithArgs");
+    const name = owa
+      ? strings(owa.objname)
+      : nodeOf(object, "List")
+      ? strings(nodeOf(object, "List")!.items)
+      : strings([object]);
+    return `${kind}\0${name.at(-1)}`;
+  });
+}
+
+export function createdKeys(stmt: Node): string[] {
+  const key = (kind: string, name: string | undefined) => name ? [`${kind}\0${name}`] : [];
+  const create = nodeOf(stmt, "CreateStmt");
+  if (create) return key("table", create.relation?.relname);
+  const index = nodeOf(stmt, "IndexStmt");
+  if (index) return key("index", index.idxname);
+  const view = nodeOf(stmt, "ViewStmt");
+  if (view) return key("view", view.view?.relname);
+  const sequence = nodeOf(stmt, "CreateSeqStmt");
+  if (sequence) return key("sequence", sequence.sequence?.relname);
+  const schema = nodeOf(stmt, "CreateSchemaStmt");
+  if (schema) return key("schema", schema.schemaname);
+  const extension = nodeOf(stmt, "CreateExtensionStmt");
+  if (extension) return key("extension", extension.extname);
+  const fn = nodeOf(stmt, "CreateFunctionStmt");
+  if (fn) return key(fn.is_procedure ? "procedure" : "function", strings(fn.funcname).at(-1));
+  const trigger = nodeOf(stmt, "CreateTrigStmt");
+  if (trigger) return key("trigger", trigger.trigname);
+  const as = nodeOf(stmt, "CreateTableAsStmt");
+  if (as) return key(as.objtype === "OBJECT_MATVIEW" ? "matview" : "table", as.into?.rel?.relname);
+  const alter = alterTable(stmt);
+  return (alter?.cmds ?? []).filter((cmd) => cmd.subtype === "AT_AddColumn").flatMap((cmd) =>
+    key(`column\0${tableKey(alter!.relation)}`, nodeOf(cmd.def, "ColumnDef")?.colname)
+  );
 }
