@@ -115,11 +115,11 @@ export async function sectionStatements(
   direction: Direction,
 ): Promise<Statement[]> {
   const section = direction === "up" ? file.up : file.down!;
-  const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
+  const { splitStatements, SqlSyntaxError, tooDeepAt } = await import("./sql_split.ts");
   try {
     return await splitStatements(section.sql);
   } catch (error) {
-    if (!(error instanceof SqlSyntaxError)) throw error;
+    if (!(error instanceof SqlSyntaxError)) throw tooDeepAt(error, file.path, section.line);
     throw new StrataError(
       "MIGRATION_FAILED",
       `Cannot run revision "${file.id}": ${error.message}`,

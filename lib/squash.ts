@@ -9,6 +9,7 @@ import { buildGraph, type Graph } from "./graph.ts";
 import type { LedgerNames } from "./ledger.ts";
 import { outsideTransactionOnly } from "./lint/rules_run.ts";
 import { isSyntaxError, parseSection } from "./lint/parse.ts";
+import { tooDeepAt } from "./sql_split.ts";
 import { type MigrationFile, parseMigration } from "./migration_file.ts";
 import { runSection } from "./schema/build.ts";
 import { diffSnapshots, isEmpty, type SchemaDiff } from "./schema/diff.ts";
@@ -45,7 +46,9 @@ async function assertJoinable(file: MigrationFile): Promise<void> {
   if (file.transaction !== "none") return;
   for (const section of [file.up, file.down]) {
     if (!section) continue;
-    const parsed = await parseSection(section);
+    const parsed = await parseSection(section).catch((error) => {
+      throw tooDeepAt(error, file.path, section.line);
+    });
     if (isSyntaxError(parsed)) {
       throw refuse(
         `Cannot squash "${file.id}": ${parsed.message}`,
