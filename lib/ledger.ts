@@ -20,7 +20,8 @@ export interface LedgerNames {
 export interface LedgerRow {
   revision: string;
   parents: string;
-  checksum: string;
+  /** Null only in a ledger damaged by hand: it then matches no file (reported as edited). */
+  checksum: string | null;
   applied_at: Date | string;
   applied_by: string;
   duration_ms: number | null;
@@ -161,27 +162,176 @@ export function journalSql(
   }, ${quoteLiteral(VERSION)});`;
 }
 
+const LEDGER_COLUMNS = [
+  "revision",
+  "parents",
+  "checksum",
+  "applied_at",
+  "applied_by",
+  "duration_ms",
+  "strata_version",
+];
+const JOURNAL_COLUMNS = [
+  "id",
+  "at",
+  "action",
+  "revision",
+  "checksum",
+  "actor",
+  "duration_ms",
+  "detail",
+  "strata_version",
+];
+const MISSING_TABLE = new Set(["42P01", "3F000"]);
+const UNDEFINED_COLUMN = "42703";
+const INSUFFICIENT_PRIVILEGE = "42501";
+
 /** The applied rows, or null when the ledger table does not exist yet. */
 export async function readLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
+  let rows: LedgerRow[];
   try {
-    return await engine.query<LedgerRow>(
-      `SELECT revision, parents, checksum, applied_at, applied_by, duration_ms, strata_version
+    // As text: a ledger made by hand may type them otherwise.
+    rows = await engine.query<LedgerRow>(
+      `SELECT revision::text AS revision, parents::text AS parents, checksum::text AS checksum,
+              applied_at, applied_by, duration_ms, strata_version
          FROM ${ledgerTable(names)} ORDER BY applied_at, revision`,
     );
   } catch (error) {
-    if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
-      return null;
+    if (error instanceof SqlError && MISSING_TABLE.has(error.sqlstate ?? "")) return null;
+    throw await tableError(engine, error, ledgerTable(names), "SELECT", LEDGER_COLUMNS);
+  }
+  for (const [i, row] of rows.entries()) {
+    if (typeof row.revision !== "string" || row.revision === "") {
+      throw damaged(ledgerTable(names), `row ${i + 1} has no revision`, LEDGER_COLUMNS);
     }
-    throw error;
+    row.parents ??= "";
+  }
+  return rows;
+}
+
+/**
+ * A failed read or write of strata's tables as the error a user can act on:
+ * a missing privilege (naming role, table and privilege) or a table that is
+ * not strata's (a missing column); anything else unchanged.
+ */
+async function tableError(
+  engine: Engine,
+  error: unknown,
+  table: string,
+  privilege: string,
+  columns: string[],
+): Promise<unknown> {
+  if (!(error instanceof SqlError)) return error;
+  if (error.sqlstate === INSUFFICIENT_PRIVILEGE) {
+    return await privilegeError(engine, table, privilege, error);
+  }
+  if (error.sqlstate === UNDEFINED_COLUMN) return damaged(table, error.message, columns, error);
+  return error;
+}
+
+async function privilegeError(
+  engine: Engine,
+  table: string,
+  privilege: string,
+  cause?: unknown,
+): Promise<StrataError> {
+  const role = await engine.query<{ role: string }>("SELECT current_user AS role")
+    .then((rows) => rows[0]?.role ?? "?", () => "?");
+  return new StrataError(
+    "PRIVILEGE",
+    `Role "${role}" lacks the ${privilege} privilege on ${table}`,
+    {
+      cause,
+      hint: `Run strata as a role that has it, or: GRANT ${privilege} ON ${table} TO ${
+        quoteIdent(role)
+      } (status, check, history and drift need SELECT only)`,
+      details: { role, table, privilege },
+    },
+  );
+}
+
+function damaged(table: string, what: string, columns: string[], cause?: unknown): StrataError {
+  return new StrataError("LEDGER", `Table ${table} is not a strata ledger as expected: ${what}`, {
+    cause,
+    hint: `Point --table at strata's ledger, or repair the table: strata's columns are ${
+      columns.join(", ")
+    }`,
+    details: { table },
+  });
+}
+
+/**
+ * Before any change: both tables have strata's columns (no extra column a
+ * row cannot be written without) and the role may write them, so a run does
+ * not fail on its bookkeeping after a revision's SQL ran.
+ */
+async function checkTables(engine: Engine, names: LedgerNames): Promise<void> {
+  const tables = [
+    {
+      name: ledgerTable(names),
+      columns: LEDGER_COLUMNS,
+      privileges: ["INSERT", "UPDATE", "DELETE"],
+    },
+    { name: journalTable(names), columns: JOURNAL_COLUMNS, privileges: ["SELECT", "INSERT"] },
+  ];
+  for (const table of tables) {
+    const found = await engine.query<{ column: string; required: boolean }>(
+      `SELECT a.attname AS column, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AS required
+         FROM pg_attribute a
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [table.name],
+    );
+    const have = new Set(found.map((row) => row.column));
+    const missing = table.columns.filter((column) => !have.has(column));
+    if (missing.length > 0) {
+      throw damaged(table.name, `no column ${missing.join(", ")}`, table.columns);
+    }
+    const extra = found.filter((row) => row.required && !table.columns.includes(row.column));
+    if (extra.length > 0) {
+      throw damaged(
+        table.name,
+        `column ${extra.map((row) => row.column).join(", ")} is NOT NULL without a default`,
+        table.columns,
+      );
+    }
+    const [granted] = await engine.query<Record<string, boolean>>(
+      `SELECT ${
+        table.privileges.map((p, i) => `has_table_privilege(to_regclass($1), '${p}') AS p${i}`)
+          .join(", ")
+      }`,
+      [table.name],
+    );
+    const lacking = table.privileges.filter((_, i) => granted[`p${i}`] !== true);
+    if (lacking.length > 0) {
+      throw await privilegeError(engine, table.name, lacking.join(", "));
+    }
   }
 }
 
 /** Read the ledger, creating both tables first when they are missing. Call under the lock. */
 export async function openLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[]> {
   const rows = await readLedger(engine, names);
-  if (rows) return rows;
-  await engine.exec(createLedgerSql(names));
-  return [];
+  if (rows === null || !(await exists(engine, journalTable(names)))) {
+    try {
+      await engine.exec(createLedgerSql(names));
+    } catch (error) {
+      if (!(error instanceof SqlError && error.sqlstate === INSUFFICIENT_PRIVILEGE)) throw error;
+      const schema = names.schema
+        ? `SCHEMA ${quoteIdent(names.schema)}`
+        : "the first schema on the search path";
+      throw await privilegeError(engine, schema, "CREATE", error);
+    }
+  }
+  await checkTables(engine, names);
+  return rows ?? [];
+}
+
+async function exists(engine: Engine, table: string): Promise<boolean> {
+  const [row] = await engine.query<{ found: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS found",
+    [table],
+  );
+  return row?.found === true;
 }
 
 export interface JournalRow {
@@ -209,9 +359,7 @@ export async function readJournal(
       options.revision ? [options.revision] : [],
     );
   } catch (error) {
-    if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
-      return [];
-    }
-    throw error;
+    if (error instanceof SqlError && MISSING_TABLE.has(error.sqlstate ?? "")) return [];
+    throw await tableError(engine, error, journalTable(names), "SELECT", JOURNAL_COLUMNS);
   }
 }

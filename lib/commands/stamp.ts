@@ -117,7 +117,7 @@ export async function rehash(ctx: Context): Promise<number> {
         to: file.checksum,
       });
       ctx.out.line(
-        `${id}: accepted the edit (${row.checksum.slice(0, 15)}… -> ${
+        `${id}: accepted the edit (${(row.checksum ?? "no checksum").slice(0, 15)}… -> ${
           file.checksum.slice(0, 15)
         }…), journaled`,
       );
