@@ -16,6 +16,7 @@ export type ErrorCode =
   | "FILE" // unreadable or malformed migration file: exit 5
   | "LEDGER" // a ledger or journal table strata cannot read as its own: exit 5
   | "PRIVILEGE" // the role lacks a privilege strata needs: exit 2
+  | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
   | "INTERRUPTED"; // SIGINT: exit 130
 
 export interface StrataErrorOptions {
@@ -67,6 +68,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   FILE: 5,
   LEDGER: 5,
   PRIVILEGE: 2,
+  DATABASE: 2,
   INTERRUPTED: 130,
 };
 
