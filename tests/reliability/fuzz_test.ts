@@ -192,9 +192,9 @@ function randomText(rng: Rng): string {
 function randomFile(rng: Rng): Uint8Array {
   const text = new TextEncoder().encode(randomText(rng));
   const roll = rng.next();
-  if (roll < 0.6) return text;
-  if (roll < 0.7) return rng.bytes(rng.int(200));
-  if (roll < 0.8) {
+  if (roll < 0.8) return text;
+  if (roll < 0.84) return rng.bytes(rng.int(200));
+  if (roll < 0.9) {
     const at = rng.int(text.length);
     return new Uint8Array([
       ...text.slice(0, at),
@@ -202,26 +202,38 @@ function randomFile(rng: Rng): Uint8Array {
       ...text.slice(at),
     ]);
   }
-  if (roll < 0.85) {
+  if (roll < 0.93) {
     return new TextEncoder().encode(`-- up\nSELECT ${Array(20000).fill("1").join("+")};\n`);
   }
-  if (roll < 0.9) return new Uint8Array([0xff, 0xfe, ...text]);
+  if (roll < 0.96) return new Uint8Array([0xff, 0xfe, ...text]);
   return new TextEncoder().encode(
     String.fromCodePoint(...Array.from({ length: rng.int(80) }, () => rng.int(0x3000))),
   );
 }
 
+/** The commands that read files and the ledger, drawn often so those inputs get read. */
+const COMMON = ["apply", "status", "check", "lint", "upgrade", "history", "stamp", "downgrade"];
+
+/**
+ * Wild arguments a third of the time; otherwise a command that reaches the
+ * files and the database, so most processes get past the option parser.
+ */
 function randomArgs(rng: Rng): string[] {
-  let command = rng.pick(COMMANDS);
+  const wild = rng.chance(0.35);
+  let command = wild ? rng.pick(COMMANDS) : rng.pick(COMMON);
   if (HEAVY.has(command) && rng.chance(0.7)) command = "status";
   const args = command ? [command] : [];
-  for (let i = rng.int(3); i > 0; i--) args.push(rng.pick(WEIRD));
-  for (let i = rng.int(4); i > 0; i--) {
+  const targets = wild ? WEIRD : ["head", "base", "-1", "+1", ...IDS];
+  if (command === "stamp" || command === "downgrade" || wild) {
+    for (let i = wild ? rng.int(3) : 1; i > 0; i--) args.push(rng.pick(targets));
+  }
+  for (let i = rng.int(wild ? 4 : 2); i > 0; i--) {
     const roll = rng.next();
-    if (roll < 0.35) args.push(rng.pick(BOOLEAN_OPTIONS));
-    else if (roll < 0.65) args.push(rng.pick(DURATION_OPTIONS), rng.pick(DURATIONS));
-    else if (roll < 0.9) args.push(rng.pick(STRING_OPTIONS), rng.pick(WEIRD));
-    else args.push("--database", rng.pick(URLS));
+    if (roll < 0.35) args.push(rng.pick(wild ? BOOLEAN_OPTIONS : ["--json", "--verbose", "--yes"]));
+    else if (roll < 0.65) {
+      args.push(rng.pick(DURATION_OPTIONS), wild ? rng.pick(DURATIONS) : rng.pick(["2s", "500ms"]));
+    } else if (wild && roll < 0.9) args.push(rng.pick(STRING_OPTIONS), rng.pick(WEIRD));
+    else if (wild) args.push("--database", rng.pick(URLS));
   }
   return args;
 }
@@ -244,7 +256,7 @@ function randomEnv(rng: Rng): Record<string, string> {
     ["PGDATABASE", () => rng.pick(["postgres", "missing_db", ""])],
     ["NO_COLOR", () => "1"],
   ];
-  for (const [key, value] of pool) if (rng.chance(0.12)) env[key] = value();
+  for (const [key, value] of pool) if (rng.chance(0.06)) env[key] = value();
   return env;
 }
 
@@ -310,7 +322,7 @@ async function runCase(rng: Rng, index: number, root: string, serverUrl: string 
   const args = randomArgs(rng);
   const env = randomEnv(rng);
   let rows = false;
-  if (serverUrl && rng.chance(0.6)) {
+  if (serverUrl && rng.chance(0.8)) {
     // Each case its own ledger: parallel cases never wait on one another's lock.
     const schema = `fz${index}`;
     if (rng.chance(0.5)) {
@@ -325,7 +337,7 @@ async function runCase(rng: Rng, index: number, root: string, serverUrl: string 
       "--lock-timeout",
       "30s",
     );
-  } else if (rng.chance(0.15)) {
+  } else if (rng.chance(0.5)) {
     args.push("--database", "pglite:memory");
   }
   const result = await run(args, { cwd, env, limitMs: 150_000 });
