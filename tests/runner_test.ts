@@ -194,7 +194,7 @@ for (const mode of ["each", "none"]) {
         assert.equal(error.sqlstate, "55P03");
         assert.ok(error.file.endsWith("20240101_0001_alter.sql"));
         assert.equal(error.line, 3, "the ALTER is on line 3 of the file");
-        assert.ok(seconds < 8, `took ${seconds}s`);
+        assert.ok(seconds < 60, `took ${seconds}s`);
         const rows = await queryDb<{ revision: string }>(url, "SELECT revision FROM strata_ledger");
         assert.deepEqual(rows.map((row) => row.revision), ["20240101_0000_reset"]);
       } finally {

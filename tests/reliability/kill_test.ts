@@ -85,7 +85,7 @@ serverDirTest(
     );
 
     const { backend, ms } = await killDuringSleep(dir, url);
-    assert.ok(ms < 10_000, `the server took ${ms} ms to free the lock of the killed runner`);
+    assert.ok(ms < 60_000, `the server took ${ms} ms to free the lock of the killed runner`);
     const [state] = await queryDb<
       { revisions: string[]; slow: string | null; three: string | null }
     >(

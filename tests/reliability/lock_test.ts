@@ -38,7 +38,8 @@ serverDirTest(
       const r = await run(["apply", "--json", "--lock-timeout", "2s"], { cwd: dir, env });
       expectCode(r, 4, "apply while another session holds the lock");
       assert.ok(r.ms >= 1900, `gave up after ${r.ms} ms, before the 2 s lock timeout`);
-      assert.ok(r.ms < 6000, `took ${r.ms} ms to give up (lock timeout 2 s)`);
+      // A bound for a hang only: a busy machine may take long to start the process.
+      assert.ok(r.ms < 60_000, `took ${r.ms} ms to give up (lock timeout 2 s)`);
       const error = parseJson(r, "apply --json").error;
       assert.equal(error.code, "LOCK_TIMEOUT");
       assert.equal(error.pid, holder.pid, dump(r));
@@ -142,8 +143,8 @@ embeddedTest(
     const victim = spawnStrata(["apply"], dir, env);
     try {
       await lockFileNames(db, victim.pid);
+      // Killed once the first revision is in: wherever the second one stands then.
       await victim.waitForStdout(ids[0], 30_000);
-      await new Promise((resolve) => setTimeout(resolve, 500));
     } finally {
       victim.kill("SIGKILL");
     }
