@@ -648,7 +648,7 @@ serverDirTest("lock held by a running apply: a second apply exits 4 naming its p
   const [, slow] = await writeSlowPair(dir, 3);
   const first = spawnStrata(["apply", "--json"], dir, { DATABASE_URL: url });
   try {
-    const holder = await waitForQuery(url, "pg_sleep(3)", 30_000);
+    const holder = await waitForQuery(url, "pg_sleep(3)", 90_000);
     const r = await strata(["apply", "--json", "--lock-timeout", "1s"], {
       cwd: dir,
       env: { DATABASE_URL: url },
@@ -673,7 +673,7 @@ embeddedTest("lock held by a running apply: a second apply exits 4 naming its pi
   const first = spawnStrata(["apply"], dir, { DATABASE_URL: db });
   try {
     // Its first revision is done: it holds the folder and runs the slow one.
-    await first.waitForStdout(quick, 30_000);
+    await first.waitForStdout(quick, 90_000);
     const r = await strata(["apply", "--json", "--lock-timeout", "1s"], {
       cwd: dir,
       env: { DATABASE_URL: db },

@@ -130,7 +130,7 @@ serverDirTest("SIGKILL during a slow revision: all or nothing, and the re-run co
   const victim = spawnStrata(["apply"], dir, { DATABASE_URL: url });
   let backend: number;
   try {
-    backend = await waitForQuery(url, "pg_sleep(", 30_000);
+    backend = await waitForQuery(url, "pg_sleep(", 90_000);
   } finally {
     victim.kill("SIGKILL");
   }
@@ -152,7 +152,7 @@ serverDirTest("SIGKILL during a slow revision: all or nothing, and the re-run co
   assert.equal(snap.third, 0, "nothing after the killed revision ran");
 
   const started = Date.now();
-  const rerun = await strata(["apply", "--json", "--lock-timeout", "20s"], {
+  const rerun = await strata(["apply", "--json", "--lock-timeout", "120s"], {
     cwd: dir,
     env: { DATABASE_URL: url },
   });
@@ -255,7 +255,7 @@ embeddedTest("SIGKILL during a slow revision: the re-run takes over and continue
   const victim = spawnStrata(["apply"], dir, env);
   try {
     // Killed once r1 is in: before or inside the slow revision, both must hold.
-    await victim.waitForStdout(r1, 30_000);
+    await victim.waitForStdout(r1, 90_000);
   } finally {
     victim.kill("SIGKILL");
   }
@@ -266,7 +266,7 @@ embeddedTest("SIGKILL during a slow revision: the re-run takes over and continue
     `killed before the slow revision finished\n${dump(killed)}`,
   );
 
-  const rerun = await strata(["apply", "--json", "--lock-timeout", "20s"], { cwd: dir, env });
+  const rerun = await strata(["apply", "--json", "--lock-timeout", "120s"], { cwd: dir, env });
   expectExit(rerun, 0, "the re-run");
   assert.deepEqual(parseJson(rerun, "re-run").steps.map((s: Json) => s.revision), [slow, r3]);
   const st = await strata(["status", "--json"], { cwd: dir, env });

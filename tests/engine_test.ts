@@ -270,7 +270,7 @@ serverTest("lock held by another session: LOCK_TIMEOUT naming the holder", async
 
 serverTest("a lock is freed when its engine closes, and waiters get it", async (url) => {
   const holder = await openEngine(url, OPTIONS);
-  const waiter = await openEngine(url, { ...OPTIONS, lockTimeoutMs: 5000 });
+  const waiter = await openEngine(url, { ...OPTIONS, lockTimeoutMs: 60_000 });
   try {
     await holder.lock(null, "strata_ledger");
     const started = performance.now();
@@ -432,7 +432,7 @@ Deno.test("[pglite:folder] a waiting open proceeds once the holder closes", asyn
     try {
       await first.exec("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)");
       const started = performance.now();
-      const opening = openEngine(url, { ...OPTIONS, lockTimeoutMs: 10_000 });
+      const opening = openEngine(url, { ...OPTIONS, lockTimeoutMs: 60_000 });
       await new Promise((resolve) => setTimeout(resolve, 300));
       await first.close();
       second = await opening;
@@ -486,7 +486,7 @@ await new Promise((resolve) => setTimeout(resolve, 60_000));
 
     child.kill("SIGKILL");
     await child.status;
-    const engine = await openEngine(url, { ...OPTIONS, lockTimeoutMs: 2000 });
+    const engine = await openEngine(url, { ...OPTIONS, lockTimeoutMs: 30_000 });
     try {
       assert.deepEqual(await engine.query("SELECT id FROM from_child"), [{ id: 7 }]);
     } finally {

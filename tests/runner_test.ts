@@ -123,7 +123,7 @@ serverTest(
         revision("CREATE TABLE next (x int);", "DROP TABLE next;"),
       );
       const child = spawnStrata(["apply", "--json"], dir.path, { DATABASE_URL: url });
-      await waitForQuery(url, "pg_sleep(2)", 15_000);
+      await waitForQuery(url, "pg_sleep(2)", 90_000);
       child.kill("SIGINT");
       const result = await child.finish();
       const stdout = result.stdout;

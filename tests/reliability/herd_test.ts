@@ -192,7 +192,7 @@ serverDirTest(
     const env = { DATABASE_URL: url };
     const started = performance.now();
     const first = spawnStrata(["apply", "--json"], dir, env);
-    await waitForQuery(url, "CREATE INDEX CONCURRENTLY", 30_000);
+    await waitForQuery(url, "CREATE INDEX CONCURRENTLY", 90_000);
     const buildSeen = performance.now();
     const stillBuilding = await queryDb(
       url,

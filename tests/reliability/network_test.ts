@@ -100,7 +100,7 @@ serverDirTest(
         env: { DATABASE_URL: proxy.via(url) },
         limitMs: 120_000,
       });
-      const backend = await waitForQuery(url, "pg_sleep(", 30_000);
+      const backend = await waitForQuery(url, "pg_sleep(", 90_000);
       const cutAt = performance.now();
       proxy.cutAll();
       const r = await running;
