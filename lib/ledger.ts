@@ -239,7 +239,7 @@ async function privilegeError(
     .then((rows) => rows[0]?.role ?? "?", () => "?");
   return new StrataError(
     "PRIVILEGE",
-    `Role "${role}" lacks the ${privilege} privilege on ${table}`,
+    `Role "${role}" lacks ${privilege} on ${table}`,
     {
       cause,
       hint: `Run strata as a role that has it, or: GRANT ${privilege} ON ${table} TO ${
@@ -316,14 +316,22 @@ export async function openLedger(engine: Engine, names: LedgerNames): Promise<Le
       await engine.exec(createLedgerSql(names));
     } catch (error) {
       if (!(error instanceof SqlError && error.sqlstate === INSUFFICIENT_PRIVILEGE)) throw error;
-      const schema = names.schema
-        ? `SCHEMA ${quoteIdent(names.schema)}`
-        : "the first schema on the search path";
-      throw await privilegeError(engine, schema, "CREATE", error);
+      throw await privilegeError(engine, await createTarget(engine, names), "CREATE", error);
     }
   }
   await checkTables(engine, names);
   return rows ?? [];
+}
+
+/** Where CREATE is needed: the ledger's schema, or the database when that schema is new. */
+async function createTarget(engine: Engine, names: LedgerNames): Promise<string> {
+  const [row] = await engine.query<{ schema: string | null; exists: boolean; db: string }>(
+    `SELECT coalesce($1, current_schema()) AS schema, current_database() AS db,
+            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = coalesce($1, current_schema())) AS exists`,
+    [names.schema],
+  ).catch(() => [undefined]);
+  if (!row?.schema) return "SCHEMA public";
+  return row.exists ? `SCHEMA ${quoteIdent(row.schema)}` : `DATABASE ${quoteIdent(row.db)}`;
 }
 
 async function exists(engine: Engine, table: string): Promise<boolean> {
