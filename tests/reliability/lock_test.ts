@@ -110,7 +110,9 @@ async function lockFileNames(db: string, pid: number): Promise<void> {
 embeddedTest(
   "reliability 17a (embedded exclusivity): a second apply on the same pglite folder waits, then exits 4 naming the first's pid",
   async (dir, db) => {
-    const ids = await writeSlowLine(dir, 5);
+    // The embedded engine cannot be held from outside: the holder sleeps far longer than the
+    // test needs, and is killed once the second run has been refused.
+    const ids = await writeSlowLine(dir, 600);
     const env = { DATABASE_URL: db };
     const first = spawnStrata(["apply"], dir, env);
     try {
@@ -125,13 +127,9 @@ embeddedTest(
       assert.ok(second.stderr.includes(String(first.pid)), dump(second));
       console.log(`  second process: exit 4 after ${second.ms} ms naming pid ${first.pid}`);
     } finally {
-      const done = await first.finish();
-      expectCode(done, 0, "the first apply");
-      for (const id of ids) assert.ok(done.stdout.includes(id), dump(done));
+      first.kill("SIGKILL");
+      await first.finish();
     }
-    const status = await run(["status", "--json"], { cwd: dir, env });
-    expectCode(status, 0, "status afterwards");
-    assert.equal(parseJson(status, "status").applied, 3);
   },
 );
 

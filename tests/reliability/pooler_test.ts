@@ -113,7 +113,7 @@ serverDirTest(
       const r = await run(["apply", "--json"], {
         cwd: dir,
         env: { DATABASE_URL: bouncer.via(url) },
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
       await judge(url, [r], ids);
     } finally {
@@ -134,13 +134,13 @@ serverDirTest(
       const first = run(["apply", "--json", "--lock-timeout", "120s"], {
         cwd: dir,
         env,
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
       await waitForQuery(url, "pg_sleep(0.5)", 90_000);
       const second = await run(["apply", "--json", "--lock-timeout", "120s"], {
         cwd: dir,
         env,
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
       const results = [await first, second];
       await judge(url, results, ids);
@@ -170,7 +170,7 @@ serverDirTest(
             run(["apply", "--json", "--lock-timeout", "120s"], {
               cwd: dir,
               env: { DATABASE_URL: bouncer.via(url) },
-              limitMs: 60_000,
+              limitMs: 180_000,
             })),
         );
         await judge(url, results, ids);
