@@ -260,50 +260,58 @@ function damaged(table: string, what: string, columns: string[], cause?: unknown
   });
 }
 
+interface ColumnFact {
+  /** 0: the ledger, 1: the journal. */
+  i: number;
+  column: string;
+  required: boolean;
+  select: boolean;
+  insert: boolean;
+  update: boolean;
+  delete: boolean;
+}
+
+/** Both tables' columns and the role's privileges on them, in one round trip. */
+function tableFacts(engine: Engine, names: LedgerNames): Promise<ColumnFact[]> {
+  const privilege = (p: string) => `has_table_privilege(t.oid, '${p.toUpperCase()}') AS "${p}"`;
+  return engine.query<ColumnFact>(
+    `SELECT t.i, a.attname AS column,
+            a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AS required,
+            ${["select", "insert", "update", "delete"].map(privilege).join(", ")}
+       FROM (VALUES (0, to_regclass($1)), (1, to_regclass($2))) t(i, oid)
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped`,
+    [ledgerTable(names), journalTable(names)],
+  );
+}
+
 /**
  * Before any change: both tables have strata's columns (no extra column a
  * row cannot be written without) and the role may write them, so a run does
  * not fail on its bookkeeping after a revision's SQL ran.
  */
-async function checkTables(engine: Engine, names: LedgerNames): Promise<void> {
+async function checkTables(engine: Engine, names: LedgerNames, facts: ColumnFact[]) {
   const tables = [
-    {
-      name: ledgerTable(names),
-      columns: LEDGER_COLUMNS,
-      privileges: ["INSERT", "UPDATE", "DELETE"],
-    },
-    { name: journalTable(names), columns: JOURNAL_COLUMNS, privileges: ["SELECT", "INSERT"] },
-  ];
-  for (const table of tables) {
-    const found = await engine.query<{ column: string; required: boolean }>(
-      `SELECT a.attname AS column, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AS required
-         FROM pg_attribute a
-        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-      [table.name],
-    );
-    const have = new Set(found.map((row) => row.column));
+    { name: ledgerTable(names), columns: LEDGER_COLUMNS, needs: ["insert", "update", "delete"] },
+    { name: journalTable(names), columns: JOURNAL_COLUMNS, needs: ["select", "insert"] },
+  ] as const;
+  for (const [i, table] of tables.entries()) {
+    const found = facts.filter((fact) => fact.i === i);
+    const have = new Set(found.map((fact) => fact.column));
     const missing = table.columns.filter((column) => !have.has(column));
     if (missing.length > 0) {
       throw damaged(table.name, `no column ${missing.join(", ")}`, table.columns);
     }
-    const extra = found.filter((row) => row.required && !table.columns.includes(row.column));
+    const extra = found.filter((fact) => fact.required && !table.columns.includes(fact.column));
     if (extra.length > 0) {
       throw damaged(
         table.name,
-        `column ${extra.map((row) => row.column).join(", ")} is NOT NULL without a default`,
+        `column ${extra.map((fact) => fact.column).join(", ")} is NOT NULL without a default`,
         table.columns,
       );
     }
-    const [granted] = await engine.query<Record<string, boolean>>(
-      `SELECT ${
-        table.privileges.map((p, i) => `has_table_privilege(to_regclass($1), '${p}') AS p${i}`)
-          .join(", ")
-      }`,
-      [table.name],
-    );
-    const lacking = table.privileges.filter((_, i) => granted[`p${i}`] !== true);
+    const lacking = table.needs.filter((p) => found[0][p] !== true);
     if (lacking.length > 0) {
-      throw await privilegeError(engine, table.name, lacking.join(", "));
+      throw await privilegeError(engine, table.name, lacking.join(", ").toUpperCase());
     }
   }
 }
@@ -311,15 +319,17 @@ async function checkTables(engine: Engine, names: LedgerNames): Promise<void> {
 /** Read the ledger, creating both tables first when they are missing. Call under the lock. */
 export async function openLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[]> {
   const rows = await readLedger(engine, names);
-  if (rows === null || !(await exists(engine, journalTable(names)))) {
+  let facts = rows === null ? [] : await tableFacts(engine, names);
+  if (!facts.some((fact) => fact.i === 1)) {
     try {
       await engine.exec(createLedgerSql(names));
     } catch (error) {
       if (!(error instanceof SqlError && error.sqlstate === INSUFFICIENT_PRIVILEGE)) throw error;
       throw await privilegeError(engine, await createTarget(engine, names), "CREATE", error);
     }
+    facts = await tableFacts(engine, names);
   }
-  await checkTables(engine, names);
+  await checkTables(engine, names, facts);
   return rows ?? [];
 }
 
@@ -332,14 +342,6 @@ async function createTarget(engine: Engine, names: LedgerNames): Promise<string>
   ).catch(() => [undefined]);
   if (!row?.schema) return "SCHEMA public";
   return row.exists ? `SCHEMA ${quoteIdent(row.schema)}` : `DATABASE ${quoteIdent(row.db)}`;
-}
-
-async function exists(engine: Engine, table: string): Promise<boolean> {
-  const [row] = await engine.query<{ found: boolean }>(
-    "SELECT to_regclass($1) IS NOT NULL AS found",
-    [table],
-  );
-  return row?.found === true;
 }
 
 export interface JournalRow {
