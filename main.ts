@@ -69,10 +69,37 @@ function fail(out: Output, error: unknown): number {
     if (error.hint) out.error(`  hint: ${error.hint}`);
     return EXIT_CODES[error.code];
   }
+  // The last guard: every failure a user can cause is a StrataError, so this is a defect.
   const message = redact(String((error as Error)?.stack ?? error));
-  if (out.json) out.document({ ok: false, error: { code: "INTERNAL", message } });
+  const hint = `This is a bug in strata ${VERSION}: please report it with this output`;
+  if (out.json) out.document({ ok: false, error: { code: "INTERNAL", message, hint } });
   out.error(`${out.red("internal error:")} ${message}`);
+  out.error(`  hint: ${hint}`);
   return 1;
+}
+
+/** Whatever happens, one exit code: an error that escapes everything else is a defect. */
+async function guarded(argv: string[]): Promise<number> {
+  const plain = () => Output.detect({ "no-color": true, json: argv.includes("--json") });
+  // A rejection no one awaited (a client's background socket, a timer) would end the process
+  // with Deno's own report and exit code; it goes through the same guard.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    Deno.exit(fail(plain(), event.reason));
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    Deno.exit(fail(plain(), event.error ?? event.message));
+  });
+  try {
+    return await main(argv);
+  } catch (error) {
+    try {
+      return fail(plain(), error);
+    } catch {
+      return 1;
+    }
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -122,4 +149,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-Deno.exit(await main(Deno.args));
+Deno.exit(await guarded(Deno.args));

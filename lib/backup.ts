@@ -230,6 +230,7 @@ export async function createBackup(
     throw new StrataError("FILE", `Cannot create a backup folder: ${messageOf(error)}`, {
       file: root,
       cause: error,
+      hint: `"${root}" must be a folder strata can write to`,
     });
   }
   const path = join(root, id);
@@ -440,7 +441,11 @@ export async function listBackups(root: string = DEFAULT_BACKUP_ROOT): Promise<B
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
+    throw new StrataError("FILE", `Cannot read the backups folder: ${messageOf(error)}`, {
+      file: root,
+      cause: error,
+      hint: `strata keeps snapshots in the folder "${root}": move away what is there`,
+    });
   }
   return (await Promise.all(ids.map((id) => inspect(root, id)))).sort(newestFirst);
 }

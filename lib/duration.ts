@@ -5,7 +5,21 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 
 /** "500ms", "2s", "1m", "1h"; a bare number is seconds. `option` names the source in errors. */
 export function parseDuration(value: string | number, option: string): number {
-  if (typeof value === "number") return Math.round(value * 1000);
+  const ms = typeof value === "number" ? Math.round(value * 1000) : parseText(value, option);
+  // A timer longer than 2^31-1 ms fires at once (with a warning), turning a long wait into none.
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIMER_MS) {
+    throw usage(
+      `Duration "${value}" for ${option} is out of range`,
+      `Use a value from 0 to ${MAX_TIMER_MS}ms (about 24 days)`,
+    );
+  }
+  return ms;
+}
+
+/** The largest delay a timer takes (a signed 32-bit millisecond count). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function parseText(value: string, option: string): number {
   const match = DURATION_REGEXP.exec(value.trim());
   if (!match) {
     throw usage(

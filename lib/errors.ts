@@ -14,6 +14,9 @@ export type ErrorCode =
   | "INTEGRITY" // edited or missing applied file, out of order: exit 5
   | "GRAPH" // broken file graph: exit 5
   | "FILE" // unreadable or malformed migration file: exit 5
+  | "LEDGER" // a ledger or journal table strata cannot read as its own: exit 5
+  | "PRIVILEGE" // the role lacks a privilege strata needs: exit 2
+  | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
   | "INTERRUPTED"; // SIGINT: exit 130
 
 export interface StrataErrorOptions {
@@ -63,6 +66,9 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   INTEGRITY: 5,
   GRAPH: 5,
   FILE: 5,
+  LEDGER: 5,
+  PRIVILEGE: 2,
+  DATABASE: 2,
   INTERRUPTED: 130,
 };
 

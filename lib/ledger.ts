@@ -22,7 +22,8 @@ export interface LedgerNames {
 export interface LedgerRow {
   revision: string;
   parents: string;
-  checksum: string;
+  /** Null only in a ledger damaged by hand: it then matches no file (reported as edited). */
+  checksum: string | null;
   applied_at: Date | string;
   applied_by: string;
   duration_ms: number | null;
@@ -161,6 +162,30 @@ export function journalSql(
   }, ${quoteLiteral(VERSION)});`;
 }
 
+const LEDGER_COLUMNS = [
+  "revision",
+  "parents",
+  "checksum",
+  "applied_at",
+  "applied_by",
+  "duration_ms",
+  "strata_version",
+];
+const JOURNAL_COLUMNS = [
+  "id",
+  "at",
+  "action",
+  "revision",
+  "checksum",
+  "actor",
+  "duration_ms",
+  "detail",
+  "strata_version",
+];
+const MISSING_TABLE = new Set(["42P01", "3F000"]);
+const UNDEFINED_COLUMN = "42703";
+const INSUFFICIENT_PRIVILEGE = "42501";
+
 /**
  * Whether `table` (quoted, maybe schema-qualified) exists, asked of the
  * catalog: reading a missing table would fail on the server and write an
@@ -177,26 +202,161 @@ async function tableExists(engine: Engine, table: string): Promise<boolean> {
 /** The applied rows, or null when the ledger table does not exist yet. */
 export async function readLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
   if (!(await tableExists(engine, ledgerTable(names)))) return null;
+  let rows: LedgerRow[];
   try {
-    return await engine.query<LedgerRow>(
-      `SELECT revision, parents, checksum, applied_at, applied_by, duration_ms, strata_version
+    // As text: a ledger made by hand may type them otherwise.
+    rows = await engine.query<LedgerRow>(
+      `SELECT revision::text AS revision, parents::text AS parents, checksum::text AS checksum,
+              applied_at, applied_by, duration_ms, strata_version
          FROM ${ledgerTable(names)} ORDER BY applied_at, revision`,
     );
   } catch (error) {
-    // Dropped between the two queries.
-    if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
-      return null;
+    // MISSING_TABLE: dropped between the two queries.
+    if (error instanceof SqlError && MISSING_TABLE.has(error.sqlstate ?? "")) return null;
+    throw await tableError(engine, error, ledgerTable(names), "SELECT", LEDGER_COLUMNS);
+  }
+  for (const [i, row] of rows.entries()) {
+    if (typeof row.revision !== "string" || row.revision === "") {
+      throw damaged(ledgerTable(names), `row ${i + 1} has no revision`, LEDGER_COLUMNS);
     }
-    throw error;
+    row.parents ??= "";
+  }
+  return rows;
+}
+
+/**
+ * A failed read or write of strata's tables as the error a user can act on:
+ * a missing privilege (naming role, table and privilege) or a table that is
+ * not strata's (a missing column); anything else unchanged.
+ */
+async function tableError(
+  engine: Engine,
+  error: unknown,
+  table: string,
+  privilege: string,
+  columns: string[],
+): Promise<unknown> {
+  if (!(error instanceof SqlError)) return error;
+  if (error.sqlstate === INSUFFICIENT_PRIVILEGE) {
+    return await privilegeError(engine, table, privilege, error);
+  }
+  if (error.sqlstate === UNDEFINED_COLUMN) return damaged(table, error.message, columns, error);
+  return error;
+}
+
+async function privilegeError(
+  engine: Engine,
+  table: string,
+  privilege: string,
+  cause?: unknown,
+): Promise<StrataError> {
+  const role = await engine.query<{ role: string }>("SELECT current_user AS role")
+    .then((rows) => rows[0]?.role ?? "?", () => "?");
+  return new StrataError(
+    "PRIVILEGE",
+    `Role "${role}" lacks ${privilege} on ${table}`,
+    {
+      cause,
+      hint: `Run strata as a role that has it, or: GRANT ${privilege} ON ${table} TO ${
+        quoteIdent(role)
+      } (status, check, history and drift need SELECT only)`,
+      details: { role, table, privilege },
+    },
+  );
+}
+
+function damaged(table: string, what: string, columns: string[], cause?: unknown): StrataError {
+  return new StrataError("LEDGER", `Table ${table} is not a strata ledger as expected: ${what}`, {
+    cause,
+    hint: `Point --table at strata's ledger, or repair the table: strata's columns are ${
+      columns.join(", ")
+    }`,
+    details: { table },
+  });
+}
+
+interface ColumnFact {
+  /** 0: the ledger, 1: the journal. */
+  i: number;
+  column: string;
+  required: boolean;
+  select: boolean;
+  insert: boolean;
+  update: boolean;
+  delete: boolean;
+}
+
+/** Both tables' columns and the role's privileges on them, in one round trip. */
+function tableFacts(engine: Engine, names: LedgerNames): Promise<ColumnFact[]> {
+  const privilege = (p: string) => `has_table_privilege(t.oid, '${p.toUpperCase()}') AS "${p}"`;
+  return engine.query<ColumnFact>(
+    `SELECT t.i, a.attname AS column,
+            a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AS required,
+            ${["select", "insert", "update", "delete"].map(privilege).join(", ")}
+       FROM (VALUES (0, to_regclass($1)), (1, to_regclass($2))) t(i, oid)
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped`,
+    [ledgerTable(names), journalTable(names)],
+  );
+}
+
+/**
+ * Before any change: both tables have strata's columns (no extra column a
+ * row cannot be written without) and the role may write them, so a run does
+ * not fail on its bookkeeping after a revision's SQL ran.
+ */
+async function checkTables(engine: Engine, names: LedgerNames, facts: ColumnFact[]) {
+  const tables = [
+    { name: ledgerTable(names), columns: LEDGER_COLUMNS, needs: ["insert", "update", "delete"] },
+    { name: journalTable(names), columns: JOURNAL_COLUMNS, needs: ["select", "insert"] },
+  ] as const;
+  for (const [i, table] of tables.entries()) {
+    const found = facts.filter((fact) => fact.i === i);
+    const have = new Set(found.map((fact) => fact.column));
+    const missing = table.columns.filter((column) => !have.has(column));
+    if (missing.length > 0) {
+      throw damaged(table.name, `no column ${missing.join(", ")}`, table.columns);
+    }
+    const extra = found.filter((fact) => fact.required && !table.columns.includes(fact.column));
+    if (extra.length > 0) {
+      throw damaged(
+        table.name,
+        `column ${extra.map((fact) => fact.column).join(", ")} is NOT NULL without a default`,
+        table.columns,
+      );
+    }
+    const lacking = table.needs.filter((p) => found[0][p] !== true);
+    if (lacking.length > 0) {
+      throw await privilegeError(engine, table.name, lacking.join(", ").toUpperCase());
+    }
   }
 }
 
 /** Read the ledger, creating both tables first when they are missing. Call under the lock. */
 export async function openLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[]> {
   const rows = await readLedger(engine, names);
-  if (rows) return rows;
-  await engine.exec(createLedgerSql(names));
-  return [];
+  let facts = rows === null ? [] : await tableFacts(engine, names);
+  if (!facts.some((fact) => fact.i === 1)) {
+    try {
+      await engine.exec(createLedgerSql(names));
+    } catch (error) {
+      if (!(error instanceof SqlError && error.sqlstate === INSUFFICIENT_PRIVILEGE)) throw error;
+      throw await privilegeError(engine, await createTarget(engine, names), "CREATE", error);
+    }
+    facts = await tableFacts(engine, names);
+  }
+  await checkTables(engine, names, facts);
+  return rows ?? [];
+}
+
+/** Where CREATE is needed: the ledger's schema, or the database when that schema is new. */
+async function createTarget(engine: Engine, names: LedgerNames): Promise<string> {
+  const [row] = await engine.query<{ schema: string | null; exists: boolean; db: string }>(
+    `SELECT coalesce($1, current_schema()) AS schema, current_database() AS db,
+            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = coalesce($1, current_schema())) AS exists`,
+    [names.schema],
+  ).catch(() => [undefined]);
+  if (!row?.schema) return "SCHEMA public";
+  return row.exists ? `SCHEMA ${quoteIdent(row.schema)}` : `DATABASE ${quoteIdent(row.db)}`;
 }
 
 export interface JournalRow {
@@ -225,9 +385,7 @@ export async function readJournal(
       options.revision ? [options.revision] : [],
     );
   } catch (error) {
-    if (error instanceof SqlError && (error.sqlstate === "42P01" || error.sqlstate === "3F000")) {
-      return [];
-    }
-    throw error;
+    if (error instanceof SqlError && MISSING_TABLE.has(error.sqlstate ?? "")) return [];
+    throw await tableError(engine, error, journalTable(names), "SELECT", JOURNAL_COLUMNS);
   }
 }

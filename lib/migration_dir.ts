@@ -22,7 +22,7 @@ interface Found {
 
 // Synchronous: for a folder of many small files it is a fraction of the async cost.
 function listSql(root: Containment, dir: string, category: string | null, into: Found[]): void {
-  for (const entry of Deno.readDirSync(dir)) {
+  for (const entry of readFolder(dir)) {
     if (entry.name.startsWith(".")) continue;
     const path = join(dir, entry.name);
     if (entry.name.endsWith(".sql")) {
@@ -42,6 +42,18 @@ function listSql(root: Containment, dir: string, category: string | null, into: 
 
 function isFolder(path: string): boolean {
   return statOrNull(path)?.isDirectory ?? false;
+}
+
+function readFolder(dir: string): Deno.DirEntry[] {
+  try {
+    return [...Deno.readDirSync(dir)];
+  } catch (error) {
+    throw new StrataError("FILE", `Cannot read migrations folder: ${(error as Error).message}`, {
+      file: dir,
+      cause: error,
+      hint: "Give the user running strata read and search (x) permission on the folder",
+    });
+  }
 }
 
 function statOrNull(path: string): Deno.FileInfo | null {
@@ -79,7 +91,24 @@ function readOne(found: Found): MigrationFile {
 /** Every migration in `dir`, sorted by id. Duplicate ids are an error naming both files. */
 // deno-lint-ignore require-await
 export async function loadMigrations(dir: string): Promise<MigrationFile[]> {
-  const info = statOrNull(dir);
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.statSync(dir);
+  } catch (error) {
+    // A path through a file (ENOTDIR) names nothing, like a missing one; anything else is real.
+    if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+      throw new StrataError("FILE", `Cannot read migrations folder: ${(error as Error).message}`, {
+        file: dir,
+        cause: error,
+        hint: "Give the user running strata search (x) permission on every folder above it",
+      });
+    }
+  }
+  if (info && !info.isDirectory) {
+    throw new StrataError("CONFIG", `Migrations folder "${dir}" is a file, not a folder`, {
+      hint: 'Point --dir (or "dir" in strata.json) at the folder of .sql files',
+    });
+  }
   if (!info?.isDirectory) {
     throw new StrataError("CONFIG", `Migrations folder "${dir}" does not exist`, {
       hint: "Run: strata init, or point --dir at the folder",

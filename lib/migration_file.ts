@@ -147,6 +147,16 @@ export function parseMigration(
   category: string | null,
 ): MigrationFile {
   const normalized = normalize(text);
+  const nul = normalized.indexOf("\0");
+  if (nul >= 0) {
+    // PostgreSQL cannot take a NUL in a query; the protocol breaks on it mid-run.
+    throw fileError(
+      path,
+      lineCounter(normalized)(nul),
+      "File holds a NUL byte",
+      "Remove it: a binary file or a wrong encoding (UTF-16?) saved as .sql",
+    );
+  }
   // Markers are found by one native regex pass, and sections cut as
   // substrings: a long file is not split into lines.
   const markers = [...normalized.matchAll(MARKERS_REGEXP)];

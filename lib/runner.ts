@@ -133,12 +133,12 @@ export async function sectionStatements(
   const section = direction === "up" ? file.up : file.down!;
   const single = singleStatement(section.sql);
   if (single) return single;
-  const { splitStatements, SqlSyntaxError } = await import("./sql_split.ts");
+  const { splitStatements, SqlSyntaxError, tooDeepAt } = await import("./sql_split.ts");
   let statements: Statement[];
   try {
     statements = await splitStatements(section.sql);
   } catch (error) {
-    if (!(error instanceof SqlSyntaxError)) throw error;
+    if (!(error instanceof SqlSyntaxError)) throw tooDeepAt(error, file.path, section.line);
     throw new StrataError(
       "MIGRATION_FAILED",
       `Cannot run revision "${file.id}": ${error.message}`,

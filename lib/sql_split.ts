@@ -1,5 +1,6 @@
 // Splits a SQL section into statements with the real PostgreSQL grammar, so dollar quotes,
 // BEGIN ATOMIC bodies, strings and comments containing `;` are never guessed at.
+import { StrataError } from "./errors.ts";
 
 export interface Statement {
   sql: string;
@@ -21,6 +22,36 @@ export class SqlSyntaxError extends Error {
   }
 }
 
+/**
+ * SQL nested so deeply that the parser runs out of stack (thousands of
+ * nested expressions): a file strata cannot read, so exit 5. `line` is the
+ * first line of the text that was parsed; callers that know the file add it.
+ */
+export class SqlTooDeepError extends StrataError {
+  constructor(line = 1) {
+    super("FILE", "SQL nested too deeply for the parser (its stack overflowed)", {
+      line,
+      hint: "Split the expression or statement into smaller ones (a temporary table, a function)",
+    });
+  }
+
+  /** The same error pointing at `line` of `file`. */
+  at(file: string, line: number): StrataError {
+    return new StrataError("FILE", this.message, { file, line, hint: this.hint, cause: this });
+  }
+}
+
+/**
+ * `error` pointing into `file` when it is a parser (or tree walker) stack
+ * overflow, else `error` unchanged; `line` is the file line where the parsed
+ * text starts.
+ */
+export function tooDeepAt(error: unknown, file: string, line: number): unknown {
+  if (error instanceof SqlTooDeepError) return error.at(file, line + (error.line ?? 1) - 1);
+  if (error instanceof RangeError) return new SqlTooDeepError().at(file, line);
+  return error;
+}
+
 type PgQuery = typeof import("libpg-query");
 
 // Importing libpg-query starts loading and compiling its 1.7 MB wasm at once, so the import
@@ -32,7 +63,16 @@ export function loadPgQuery(): Promise<PgQuery> {
     const pg = await import("libpg-query");
     // The async API awaits init on its own, but the *Sync functions we use do not.
     await pg.loadModule();
-    return pg;
+    // Deep nesting overflows the wasm stack as a RangeError; every caller parses through here.
+    const guard = <A extends unknown[], R>(call: (...args: A) => R) => (...args: A): R => {
+      try {
+        return call(...args);
+      } catch (error) {
+        if (error instanceof RangeError) throw new SqlTooDeepError();
+        throw error;
+      }
+    };
+    return { ...pg, parseSync: guard(pg.parseSync), scanSync: guard(pg.scanSync) };
   })();
   return pgQuery;
 }

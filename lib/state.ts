@@ -70,7 +70,7 @@ export function compareState(graph: Graph, rows: LedgerRow[]): State {
   const isApplied = (id: string) => byId.has(id) || adopt.includes(id);
   const pendingByChecksum = new Map(pending.map((id) => [graph.files.get(id)!.checksum, id]));
   const renamed = missing.flatMap((id) => {
-    const to = pendingByChecksum.get(byId.get(id)!.checksum);
+    const to = pendingByChecksum.get(byId.get(id)!.checksum ?? "");
     return to ? [{ from: id, to }] : [];
   });
 

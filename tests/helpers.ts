@@ -193,20 +193,22 @@ export function spawnStrata(args: string[], cwd: string, env: Record<string, str
     exited = true;
     return s;
   });
+  async function waitIn(stream: "stdout" | "stderr", text: string, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(stream === "stdout" ? stdout : stderr).includes(text)) {
+      if (exited || Date.now() > deadline) {
+        throw new Error(
+          `waiting for "${text}" on ${stream} (exited: ${exited})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
   return {
     pid: child.pid,
     kill: (signal: Deno.Signal) => child.kill(signal),
-    async waitForStdout(text: string, timeoutMs: number): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!stdout.includes(text)) {
-        if (exited || Date.now() > deadline) {
-          throw new Error(
-            `waiting for "${text}" on stdout (exited: ${exited})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    },
+    waitForStdout: (text: string, timeoutMs: number) => waitIn("stdout", text, timeoutMs),
+    waitForStderr: (text: string, timeoutMs: number) => waitIn("stderr", text, timeoutMs),
     async finish(): Promise<CliResult & { signal: Deno.Signal | null }> {
       const { code, signal } = await status;
       await drained;

@@ -3,8 +3,9 @@
  * and check the files, open the configured database, read the ledger.
  */
 import { type Config, requireDatabase } from "../config.ts";
-import { type Engine, openEngine } from "../db/engine.ts";
-import { usage } from "../errors.ts";
+import { ConnectionLost, type Engine, openEngine, SqlError } from "../db/engine.ts";
+import { StrataError, usage } from "../errors.ts";
+import { redact } from "../redact.ts";
 import { buildGraph, type Graph } from "../graph.ts";
 import { type LedgerNames, ledgerNames, type LedgerRow, readLedger } from "../ledger.ts";
 import { loadMigrations } from "../migration_dir.ts";
@@ -69,9 +70,41 @@ export async function withEngine<T>(
   const engine = await open(ctx, options);
   try {
     return await work(engine);
+  } catch (error) {
+    throw engineFailure(error, engine.label);
   } finally {
     await engine.close();
   }
+}
+
+/**
+ * A database error that no step turned into a StrataError (a revision's own
+ * failures already are): the connection broke, or the server refused one of
+ * strata's own queries (a standby, a timeout, a missing privilege).
+ */
+export function engineFailure(error: unknown, label: string): unknown {
+  if (error instanceof ConnectionLost) {
+    return new StrataError("CONNECT", `Lost the connection to ${label}: ${error.message}`, {
+      cause: error,
+      hint: "Check that the database still exists and the server runs, then run the command " +
+        "again (strata status says what was applied)",
+    });
+  }
+  if (error instanceof SqlError) {
+    const privilege = error.sqlstate === "42501";
+    return new StrataError(
+      privilege ? "PRIVILEGE" : "DATABASE",
+      `The database refused a query strata needs: ${redact(error.message)}`,
+      {
+        cause: error,
+        hint: privilege
+          ? "Run strata as a role with the privilege the message names"
+          : "Check the server's state (a read-only standby? a timeout?) and the message",
+        details: { sqlstate: error.sqlstate },
+      },
+    );
+  }
+  return error;
 }
 
 /**
@@ -97,6 +130,8 @@ export async function withGraphAndEngine<T>(
   const engine = await opening;
   try {
     return await work(graph, engine);
+  } catch (error) {
+    throw engineFailure(error, engine.label);
   } finally {
     await engine.close();
   }

@@ -76,7 +76,7 @@ export async function stamp(ctx: Context): Promise<number> {
           journalSql(n, {
             action: "unstamp",
             revision: id,
-            checksum: graph.files.get(id)?.checksum ?? state.rows.get(id)?.checksum,
+            checksum: graph.files.get(id)?.checksum ?? state.rows.get(id)?.checksum ?? undefined,
             detail: forgotten.has(id) ? "file missing: row forgotten" : undefined,
           }),
         ]),
@@ -168,7 +168,7 @@ export async function rehash(ctx: Context): Promise<number> {
         to: file.checksum,
       });
       ctx.out.line(
-        `${id}: accepted the edit (${row.checksum.slice(0, 15)}… -> ${
+        `${id}: accepted the edit (${(row.checksum ?? "no checksum").slice(0, 15)}… -> ${
           file.checksum.slice(0, 15)
         }…), journaled`,
       );

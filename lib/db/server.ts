@@ -88,6 +88,7 @@ function unixSocket(url: string): { url: string; path: string } | null {
 
 export async function openServer(url: string, options: EngineOptions): Promise<Engine> {
   const label = redactUrl(url);
+  let closed = false;
   let sql: postgres.Sql;
   let socket: ReturnType<typeof unixSocket> = null;
   let password: string | undefined;
@@ -102,6 +103,13 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       fetch_types: false,
       connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
       idle_timeout: 0,
+      // The client would silently open a new session after a close (at once and forever when
+      // the database was dropped, or at the end of a lifetime): the lock and the settings live
+      // in this one, so a closed connection stays closed.
+      max_lifetime: 0,
+      onclose: () => {
+        closed = true;
+      },
       onnotice: () => {},
       connection: {
         application_name: "strata",
@@ -148,6 +156,12 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
   // connection, what became of it.
   const watchdog = new Watchdog(socket, url, password, options, () => backendPid);
   async function run<T>(work: () => Promise<T>): Promise<T> {
+    if (closed) {
+      throw new ConnectionLost(
+        "the server closed the connection (restarted, or the database was dropped or renamed); " +
+          "strata does not reconnect, since the session's lock and settings went with it",
+      );
+    }
     try {
       return await watchdog.watch(work(), () => sql.end({ timeout: 0 }).catch(() => {}));
     } catch (error) {

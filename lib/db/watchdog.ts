@@ -34,6 +34,7 @@ export class Watchdog {
       prepare: false,
       fetch_types: false,
       connect_timeout: Math.max(1, Math.ceil(this.options.connectTimeoutMs / 1000)),
+      max_lifetime: 0,
       onnotice: () => {},
       connection: { application_name: "strata watchdog" },
     });
@@ -53,6 +54,11 @@ export class Watchdog {
       if (rows.length === 0) return false;
       return rows[0].state === "active" || !rows[0].settled;
     } catch (error) {
+      // The client would go on reconnecting in the background (many times a second when the
+      // database is gone): start from a fresh one at the next check.
+      const side = this.#side;
+      this.#side = null;
+      side?.end({ timeout: 0 }).catch(() => {});
       // A server that answers with an error (too many connections, say) is
       // reachable: nothing says the link is dead, so keep waiting.
       return (error as { name?: string })?.name === "PostgresError";

