@@ -26,7 +26,7 @@ const CONTROL_WORDS = new Set([
 const SPECIAL_REGEXP = /[;'"$()]|--|\/\*/g;
 const COMMENT_EDGE_REGEXP = /\/\*|\*\//g;
 const SPACE = 32, TAB = 9, NL = 10, VT = 11, FF = 12, CR = 13, SEMI = 59;
-const DOLLAR = 36, BACKSLASH = 92, UPPER_E = 69, LOWER_E = 101;
+const DOLLAR = 36, UPPER_E = 69, LOWER_E = 101;
 
 /** A letter, `_` or any non-ASCII character: what may start an identifier or keyword. */
 function isIdentStart(code: number): boolean {

@@ -418,7 +418,7 @@ Deno.test("planSquash: a statement with no in-transaction form is refused with f
   }
 });
 
-Deno.test("planSquash: a transaction: none revision with its own BEGIN … COMMIT blocks is refused", async () => {
+Deno.test("planSquash: a transaction: none revision with its own BEGIN … COMMIT blocks is joined without them", async () => {
   const spec: Spec = {
     id: idOf(3),
     parents: idOf(2),
@@ -427,11 +427,13 @@ Deno.test("planSquash: a transaction: none revision with its own BEGIN … COMMI
       "BEGIN;\nUPDATE t_r02 SET id = id;\nCOMMIT AND CHAIN;\nCREATE INDEX i ON t_r02 (id);\nCOMMIT;",
     down: "DROP INDEX IF EXISTS i;",
   };
-  const graph = graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s)));
-  const error = await refusal(graph, 2);
-  assert.equal(error.file, `${DIR}/${idOf(3)}.sql`);
-  assert.equal(error.line, lineOf(fileText(spec), "BEGIN;"));
-  assert.match(error.message, /its own BEGIN … COMMIT blocks/);
+  const plan = await planOf(graphOf(lineSpecs(6, (s, i) => (i === 3 ? spec : s))), 2);
+  assert.deepEqual(ids(plan.replaced), [1, 2, 3, 4].map(idOf));
+  const code = plan.baseline.up.sql.split("\n").filter((line) => !line.trim().startsWith("--"));
+  assert.ok(code.includes("UPDATE t_r02 SET id = id;"));
+  assert.ok(code.includes("CREATE INDEX i ON t_r02 (id);"));
+  assert.ok(!code.some((line) => /^(BEGIN|COMMIT)/.test(line.trim())), code.join("\n"));
+  assert.match(plan.baseline.up.sql, /-- strata clean: left out/);
 });
 
 Deno.test("planSquash: a transaction: none revision without such statements is joined", async () => {
