@@ -7,6 +7,7 @@ import { diffCount, diffJson, diffSnapshots, formatDiff, isEmpty } from "../sche
 import { scratchDatabases } from "../schema/scratch.ts";
 import { buildUp } from "../schema/build.ts";
 import { reconcileViews } from "../schema/reconcile.ts";
+import { mirrorSearchPath, readSearchPath } from "../schema/search_path.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
 import { type Context, names, positionals, readState, withGraphAndEngine } from "./context.ts";
@@ -24,11 +25,13 @@ export async function drift(ctx: Context): Promise<number> {
     // Edited or missing files cannot say what the database should hold.
     assertIntact(graph, state, ctx.config.dir);
     const actual = await snapshot(engine, { exclude });
+    const searchPath = await readSearchPath(engine);
     const applied = state.applied.map((id) => graph.files.get(id)!);
     const scratch = scratchDatabases(ctx.flags.scratch);
     let diff;
     try {
       const model = await scratch.open();
+      await mirrorSearchPath(model, searchPath, applied);
       await buildUp(model, applied);
       const expected = await snapshot(model, { exclude });
       // Read as "what happened out of band": added = in the database only.
