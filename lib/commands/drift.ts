@@ -5,7 +5,7 @@
  */
 import { diffCount, diffJson, diffSnapshots, formatDiff, isEmpty } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
-import { buildUp } from "../schema/build.ts";
+import { buildUp, sectionSources } from "../schema/build.ts";
 import { reconcileViews } from "../schema/reconcile.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
@@ -26,6 +26,7 @@ export async function drift(ctx: Context): Promise<number> {
     const actual = await snapshot(engine, { exclude });
     const applied = state.applied.map((id) => graph.files.get(id)!);
     const scratch = scratchDatabases(ctx.flags.scratch);
+    scratch.admit(sectionSources(applied, ["up"]));
     let diff;
     try {
       const model = await scratch.open();

@@ -6,6 +6,7 @@
 import { formatMs } from "../duration.ts";
 import { diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
+import { sectionSources } from "../schema/build.ts";
 import { verifyGraph, type VerifyStep } from "../verify.ts";
 import { type Context, loadGraph, positionals } from "./context.ts";
 
@@ -39,6 +40,7 @@ export async function verify(ctx: Context): Promise<number> {
   const graph = await loadGraph(ctx);
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
+  scratch.admit(sectionSources(graph.order.map((id) => graph.files.get(id)!)));
   let steps: VerifyStep[];
   let label: string;
   try {

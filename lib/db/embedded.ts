@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { StrataError } from "../errors.ts";
+import { extensionsCreatedBy, loadExtensions } from "./extensions.ts";
 import {
   type Engine,
   type EngineOptions,
@@ -88,6 +89,9 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
   try {
     db = await PGlite.create(inMemory ? undefined : location);
     await db.exec(sessionSql(options));
+    // An extension's types and functions need its bundle in every session
+    // that uses them, not only in the one that created it.
+    if (!inMemory) await loadInstalledExtensions(db);
   } catch (error) {
     lockFile?.close();
     throw new StrataError(
@@ -101,6 +105,13 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
 }
 
 type PGliteInstance = InstanceType<typeof import("@electric-sql/pglite").PGlite>;
+
+async function loadInstalledExtensions(db: PGliteInstance): Promise<void> {
+  const { rows } = await db.query<{ extname: string }>(
+    "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+  );
+  if (rows.length > 0) await loadExtensions(db, rows.map((row) => row.extname));
+}
 
 /** A PGlite instance behind the Engine interface; `release` runs after it closes. */
 export function wrapPglite(
@@ -121,9 +132,16 @@ export function wrapPglite(
     kind: "embedded",
     label,
     sessionResetSql: sessionSql(options),
-    exec: (text) => run(async () => void (await db.exec(text))),
+    exec: (text) =>
+      run(async () => {
+        await loadExtensions(db, extensionsCreatedBy(text));
+        await db.exec(text);
+      }),
     query: <T>(text: string, params: unknown[] = []) =>
-      run(async () => (await db.query<T>(text, params)).rows),
+      run(async () => {
+        await loadExtensions(db, extensionsCreatedBy(text));
+        return (await db.query<T>(text, params)).rows;
+      }),
     // The folder lock taken at open already makes this process the only user.
     lock: () => Promise.resolve(),
     unlock: () => Promise.resolve(),
