@@ -18,6 +18,27 @@ import {
 
 export const LOCK_FILE = "strata.lock";
 
+type PGliteClass = typeof import("@electric-sql/pglite").PGlite;
+
+/**
+ * PGlite's start-up parameters with memory capped. Its defaults are a
+ * server's: 128 MB of shared buffers that fill as a history creates
+ * relations, and up to 1 GB of WAL kept before a checkpoint, all of it in
+ * memory (the data folder of an in-memory database, and the WAL of every
+ * one, live in the process). A migration run reads little twice, so 16 MB of
+ * buffers cost it nothing, and a small WAL is recycled at each checkpoint:
+ * memory stays flat in the number of revisions. Set per start, so a folder
+ * keeps nothing of it.
+ */
+export function startParams(PGlite: PGliteClass): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...["-c", "shared_buffers=16MB", "-c", "wal_buffers=1MB", "-c", "temp_buffers=2MB"],
+    ...["-c", "wal_level=minimal", "-c", "max_wal_senders=0"],
+    ...["-c", "max_wal_size=32MB", "-c", "min_wal_size=32MB"],
+  ];
+}
+
 function translate(error: unknown): unknown {
   const e = error as ServerErrorFields;
   if (e && typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) {
@@ -87,7 +108,10 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
   const { PGlite } = await import("@electric-sql/pglite");
   let db: InstanceType<typeof PGlite>;
   try {
-    db = await PGlite.create(inMemory ? undefined : location);
+    db = await PGlite.create({
+      dataDir: inMemory ? undefined : location,
+      startParams: startParams(PGlite),
+    });
     await db.exec(sessionSql(options));
     // An extension's types and functions need its bundle in every session
     // that uses them, not only in the one that created it.

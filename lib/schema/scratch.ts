@@ -39,11 +39,12 @@ export function embeddedScratch(): ScratchDatabases {
   return {
     admit: assertEmbeddedExtensions,
     async open() {
-      const [{ PGlite }, { wrapPglite }] = await Promise.all([
+      const [{ PGlite }, { startParams, wrapPglite }] = await Promise.all([
         import("@electric-sql/pglite"),
         import("../db/embedded.ts"),
       ]);
-      const db = image ? await PGlite.create({ loadDataDir: image }) : await PGlite.create();
+      const options = { startParams: startParams(PGlite) };
+      const db = await PGlite.create(image ? { ...options, loadDataDir: image } : options);
       if (!image) image = await db.dumpDataDir("none");
       const engine = wrapPglite(db, "pglite:memory", SCRATCH_OPTIONS);
       open.push(engine);
