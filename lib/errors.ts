@@ -7,6 +7,7 @@ export type ErrorCode =
   | "USAGE" // bad flag, argument or configuration: exit 2
   | "CONFIG" // nothing or something broken configured: exit 2
   | "CONNECT" // the database cannot be reached: exit 2
+  | "EXTENSION_UNAVAILABLE" // SQL creates an extension the embedded engine lacks: exit 2
   | "MIGRATION_FAILED" // a revision's SQL failed: exit 1
   | "OUTCOME_UNKNOWN" // the connection broke while a revision ran: exit 1
   | "PROOF_FAILED" // a proof on scratch databases found a schema difference: exit 1
@@ -59,6 +60,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   USAGE: 2,
   CONFIG: 2,
   CONNECT: 2,
+  EXTENSION_UNAVAILABLE: 2,
   MIGRATION_FAILED: 1,
   OUTCOME_UNKNOWN: 1,
   PROOF_FAILED: 1,

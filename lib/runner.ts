@@ -367,6 +367,11 @@ export async function runSteps(
   out: Output,
 ): Promise<StepResult[]> {
   const split = await prepareSteps(graph, direction, steps);
+  if (engine.kind === "embedded" && steps.length > 0) {
+    const { assertEmbeddedExtensions } = await import("./db/extensions.ts");
+    const { sectionSources } = await import("./schema/build.ts");
+    assertEmbeddedExtensions(sectionSources(steps.map((id) => graph.files.get(id)!), [direction]));
+  }
   const done: StepResult[] = [];
   for (const id of steps) {
     if (interruption.requested) {

@@ -503,3 +503,33 @@ await new Promise((resolve) => setTimeout(resolve, 60_000));
     await dir.remove();
   }
 });
+
+Deno.test("[pglite] memory is capped on every embedded database strata opens", async () => {
+  const { embeddedScratch } = await import("../lib/schema/scratch.ts");
+  const dir = await scratchDir();
+  const scratch = embeddedScratch();
+  try {
+    const engines = [
+      await openEngine("pglite:memory", OPTIONS),
+      await openEngine(`pglite:${dir.path}`, OPTIONS),
+      await scratch.open(),
+      await scratch.open(), // the second comes from the first one's image
+    ];
+    for (const engine of engines) {
+      const [row] = await engine.query<Record<string, string>>(
+        "SELECT current_setting('shared_buffers') AS shared_buffers, " +
+          "current_setting('max_wal_size') AS max_wal_size, current_setting('wal_level') AS wal_level",
+      );
+      assert.deepEqual(row, {
+        shared_buffers: "16MB",
+        max_wal_size: "32MB",
+        wal_level: "minimal",
+      });
+    }
+    await engines[0].close();
+    await engines[1].close();
+  } finally {
+    await scratch.dispose();
+    await dir.remove();
+  }
+});

@@ -16,6 +16,7 @@ import { StrataError, usage } from "../errors.ts";
 import type { Graph } from "../graph.ts";
 import { diffCount, diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
+import { sectionSources } from "../schema/build.ts";
 import { planSquash, proveBaseline, type SquashPlan } from "../squash.ts";
 import { type Context, loadGraph, names, positionals, readState, withEngine } from "./context.ts";
 
@@ -75,6 +76,7 @@ export async function clean(ctx: Context): Promise<number> {
 
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
+  scratch.admit(sectionSources([...plan.replaced, plan.baseline]));
   let proof;
   try {
     proof = await proveBaseline(plan.replaced, plan.baseline, scratch, names(ctx), plan.origins);

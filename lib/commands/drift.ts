@@ -5,7 +5,7 @@
  */
 import { diffCount, diffJson, diffSnapshots, formatDiff, isEmpty } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
-import { buildUp } from "../schema/build.ts";
+import { buildUp, sectionSources } from "../schema/build.ts";
 import { reconcileViews } from "../schema/reconcile.ts";
 import { mirrorSearchPath, readSearchPath } from "../schema/search_path.ts";
 import { snapshot } from "../schema/snapshot.ts";
@@ -20,49 +20,59 @@ export async function drift(ctx: Context): Promise<number> {
     { schema: ledger.schema, table: ledger.ledger },
     { schema: ledger.schema, table: ledger.journal },
   ];
-  return await withGraphAndEngine(ctx, async (graph, engine) => {
-    const { state } = await readState(engine, ctx, graph);
-    // Edited or missing files cannot say what the database should hold.
-    assertIntact(graph, state, ctx.config.dir);
-    const actual = await snapshot(engine, { exclude });
-    const searchPath = await readSearchPath(engine);
-    const applied = state.applied.map((id) => graph.files.get(id)!);
-    const scratch = scratchDatabases(ctx.flags.scratch);
-    let diff;
-    try {
-      const model = await scratch.open();
-      await mirrorSearchPath(model, searchPath, applied);
-      await buildUp(model, applied);
-      const expected = await snapshot(model, { exclude });
-      // Read as "what happened out of band": added = in the database only.
-      diff = await reconcileViews(model, diffSnapshots(expected, actual));
-    } finally {
-      await scratch.dispose();
-    }
-    const drifted = !isEmpty(diff);
-    out.document({
-      ok: !drifted,
-      command: "drift",
-      database: engine.label,
-      applied: applied.length,
-      drifted,
-      ...diffJson(diff),
-    });
-    if (!drifted) {
-      out.line(
-        out.green(`No drift: ${engine.label} matches its ${applied.length} applied revision(s)`),
-      );
-      return 0;
-    }
+  // The database is read and closed before the model is built: an embedded
+  // one then never shares the process's memory with the scratch database.
+  const { label, actual, applied, searchPath } = await withGraphAndEngine(
+    ctx,
+    async (graph, engine) => {
+      const { state } = await readState(engine, ctx, graph);
+      // Edited or missing files cannot say what the database should hold.
+      assertIntact(graph, state, ctx.config.dir);
+      return {
+        label: engine.label,
+        actual: await snapshot(engine, { exclude }),
+        searchPath: await readSearchPath(engine),
+        applied: state.applied.map((id) => graph.files.get(id)!),
+      };
+    },
+    { readOnly: true },
+  );
+  const scratch = scratchDatabases(ctx.flags.scratch);
+  scratch.admit(sectionSources(applied, ["up"]));
+  let diff;
+  try {
+    const model = await scratch.open();
+    await mirrorSearchPath(model, searchPath, applied);
+    await buildUp(model, applied);
+    const expected = await snapshot(model, { exclude });
+    // Read as "what happened out of band": added = in the database only.
+    diff = await reconcileViews(model, diffSnapshots(expected, actual));
+  } finally {
+    await scratch.dispose();
+  }
+  const drifted = !isEmpty(diff);
+  out.document({
+    ok: !drifted,
+    command: "drift",
+    database: label,
+    applied: applied.length,
+    drifted,
+    ...diffJson(diff),
+  });
+  if (!drifted) {
     out.line(
-      out.red(
-        `Drift: ${engine.label} differs from its ${applied.length} applied revision(s) in ${
-          diffCount(diff)
-        } object(s)`,
-      ),
+      out.green(`No drift: ${label} matches its ${applied.length} applied revision(s)`),
     );
-    out.line("  (+ only in the database, - missing from it, ~ changed)");
-    for (const line of formatDiff(diff)) out.line(line);
-    return 3;
-  }, { readOnly: true });
+    return 0;
+  }
+  out.line(
+    out.red(
+      `Drift: ${label} differs from its ${applied.length} applied revision(s) in ${
+        diffCount(diff)
+      } object(s)`,
+    ),
+  );
+  out.line("  (+ only in the database, - missing from it, ~ changed)");
+  for (const line of formatDiff(diff)) out.line(line);
+  return 3;
 }

@@ -10,6 +10,7 @@ import { classifyChange, type FindingClass } from "../schema/classify.ts";
 import { diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { verifyGraph, type VerifyHalt, type VerifyStep } from "../verify.ts";
+import { sectionSources } from "../schema/build.ts";
 import { type Context, loadGraph, positionals } from "./context.ts";
 
 const CLASS_LABEL: Record<FindingClass, string> = {
@@ -79,6 +80,7 @@ export async function verify(ctx: Context): Promise<number> {
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
   let result: Awaited<ReturnType<typeof verifyGraph>>;
+  scratch.admit(sectionSources(graph.order.map((id) => graph.files.get(id)!)));
   try {
     const started = (where: string) =>
       out.line(`Verifying ${graph.order.length} revision(s) on ${where}: up, down, up`);

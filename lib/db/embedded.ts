@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { StrataError } from "../errors.ts";
+import { extensionsCreatedBy, loadExtensions } from "./extensions.ts";
 import {
   type Engine,
   type EngineOptions,
@@ -16,6 +17,27 @@ import {
 } from "./engine.ts";
 
 export const LOCK_FILE = "strata.lock";
+
+type PGliteClass = typeof import("@electric-sql/pglite").PGlite;
+
+/**
+ * PGlite's start-up parameters with memory capped. Its defaults are a
+ * server's: 128 MB of shared buffers that fill as a history creates
+ * relations, and up to 1 GB of WAL kept before a checkpoint, all of it in
+ * memory (the data folder of an in-memory database, and the WAL of every
+ * one, live in the process). A migration run reads little twice, so 16 MB of
+ * buffers cost it nothing, and a small WAL is recycled at each checkpoint:
+ * memory stays flat in the number of revisions. Set per start, so a folder
+ * keeps nothing of it.
+ */
+export function startParams(PGlite: PGliteClass): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...["-c", "shared_buffers=16MB", "-c", "wal_buffers=1MB", "-c", "temp_buffers=2MB"],
+    ...["-c", "wal_level=minimal", "-c", "max_wal_senders=0"],
+    ...["-c", "max_wal_size=32MB", "-c", "min_wal_size=32MB"],
+  ];
+}
 
 function translate(error: unknown): unknown {
   const e = error as ServerErrorFields;
@@ -125,8 +147,14 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
   const { PGlite } = await import("@electric-sql/pglite");
   let db: InstanceType<typeof PGlite>;
   try {
-    db = await PGlite.create(inMemory ? undefined : location);
+    db = await PGlite.create({
+      dataDir: inMemory ? undefined : location,
+      startParams: startParams(PGlite),
+    });
     await db.exec(sessionSql(options));
+    // An extension's types and functions need its bundle in every session
+    // that uses them, not only in the one that created it.
+    if (!inMemory) await loadInstalledExtensions(db);
   } catch (error) {
     lockFile?.close();
     throw new StrataError(
@@ -140,6 +168,13 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
 }
 
 type PGliteInstance = InstanceType<typeof import("@electric-sql/pglite").PGlite>;
+
+async function loadInstalledExtensions(db: PGliteInstance): Promise<void> {
+  const { rows } = await db.query<{ extname: string }>(
+    "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+  );
+  if (rows.length > 0) await loadExtensions(db, rows.map((row) => row.extname));
+}
 
 /** A PGlite instance behind the Engine interface; `release` runs after it closes. */
 export function wrapPglite(
@@ -160,9 +195,16 @@ export function wrapPglite(
     kind: "embedded",
     label,
     sessionResetSql: sessionSql(options),
-    exec: (text) => run(async () => void (await db.exec(text))),
+    exec: (text) =>
+      run(async () => {
+        await loadExtensions(db, extensionsCreatedBy(text));
+        await db.exec(text);
+      }),
     query: <T>(text: string, params: unknown[] = []) =>
-      run(async () => (await db.query<T>(text, params)).rows),
+      run(async () => {
+        await loadExtensions(db, extensionsCreatedBy(text));
+        return (await db.query<T>(text, params)).rows;
+      }),
     // The folder lock taken at open already makes this process the only user.
     lock: () => Promise.resolve(),
     unlock: () => Promise.resolve(),

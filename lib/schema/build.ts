@@ -4,6 +4,7 @@
  * like any failed revision.
  */
 import type { Engine } from "../db/engine.ts";
+import type { SqlSource } from "../db/extensions.ts";
 import type { MigrationFile } from "../migration_file.ts";
 import { runStatements } from "../none_mode.ts";
 import { sectionFailure, sectionStatements } from "../runner.ts";
@@ -33,4 +34,17 @@ export async function runSection(
 /** Every `up` of `files`, in the order given. */
 export async function buildUp(engine: Engine, files: MigrationFile[]): Promise<void> {
   for (const file of files) await runSection(engine, file, "up");
+}
+
+/** The `directions` sections of `files` as SQL sources, for checks before anything runs. */
+export function* sectionSources(
+  files: Iterable<MigrationFile>,
+  directions: Array<"up" | "down"> = ["up", "down"],
+): Generator<SqlSource> {
+  for (const file of files) {
+    for (const direction of directions) {
+      const section = direction === "up" ? file.up : file.down;
+      if (section) yield { path: file.path, line: section.line, sql: section.sql };
+    }
+  }
 }

@@ -5,10 +5,16 @@
  * configured database.
  */
 import { type Engine, type EngineOptions, openEngine } from "../db/engine.ts";
+import { assertEmbeddedExtensions, type SqlSource } from "../db/extensions.ts";
 import { StrataError } from "../errors.ts";
 import { redactUrl } from "../redact.ts";
 
 export interface ScratchDatabases {
+  /**
+   * Refuse, before anything runs, SQL these databases cannot run for want of
+   * an extension (the embedded engine's EXTENSION_UNAVAILABLE, naming file and line).
+   */
+  admit(sources: Iterable<SqlSource>): void;
   /** A new, empty database. */
   open(): Promise<Engine>;
   /** Close and drop everything `open` made. */
@@ -31,12 +37,14 @@ export function embeddedScratch(): ScratchDatabases {
   let image: Blob | null = null;
   const open: Engine[] = [];
   return {
+    admit: assertEmbeddedExtensions,
     async open() {
-      const [{ PGlite }, { wrapPglite }] = await Promise.all([
+      const [{ PGlite }, { startParams, wrapPglite }] = await Promise.all([
         import("@electric-sql/pglite"),
         import("../db/embedded.ts"),
       ]);
-      const db = image ? await PGlite.create({ loadDataDir: image }) : await PGlite.create();
+      const options = { startParams: startParams(PGlite) };
+      const db = await PGlite.create(image ? { ...options, loadDataDir: image } : options);
       if (!image) image = await db.dumpDataDir("none");
       const engine = wrapPglite(db, "pglite:memory", SCRATCH_OPTIONS);
       open.push(engine);
@@ -58,6 +66,8 @@ export function serverScratch(url: string): ScratchDatabases {
   const made: Array<{ name: string; engine: Engine }> = [];
   let admin: Engine | null = null;
   return {
+    // The server says for itself which extensions it has.
+    admit: () => {},
     async open() {
       admin ??= await openEngine(url, SCRATCH_OPTIONS);
       const name = `strata_scratch_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
