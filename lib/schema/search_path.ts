@@ -17,11 +17,18 @@ export interface SearchPath {
 }
 
 export async function readSearchPath(engine: Engine): Promise<SearchPath> {
-  const [row] = await engine.query<{ path: string; schemas: string[] }>(
-    `SELECT current_setting('search_path') AS path,
-            array(SELECT s FROM unnest(current_schemas(false)) s WHERE s <> 'public') AS schemas`,
+  // One row per schema (arrays of names come back as text from one of the clients).
+  const rows = await engine.query<{ path: string; schema: string | null }>(
+    `SELECT current_setting('search_path') AS path, s.name::text AS schema
+       FROM (SELECT 1) one
+       LEFT JOIN unnest(current_schemas(false)) WITH ORDINALITY AS s(name, i)
+         ON s.name <> 'public'
+      ORDER BY s.i`,
   );
-  return { path: row.path, schemas: row.schemas ?? [] };
+  return {
+    path: rows[0].path,
+    schemas: rows.map((row) => row.schema).filter((schema): schema is string => schema !== null),
+  };
 }
 
 /**
