@@ -126,7 +126,10 @@ export interface CliResult {
 
 /** The environment a CLI subprocess starts from: nothing that configures strata. */
 function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = { NO_COLOR: "1" };
+  // Runners that meet on one lock wait for one another: on a busy machine that may take
+  // minutes, so the default lock timeout is a bound for a hang here (tests of exit 4 pass
+  // their own --lock-timeout).
+  const env: Record<string, string> = { NO_COLOR: "1", STRATA_LOCK_TIMEOUT: "600s" };
   for (const key of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
     const value = Deno.env.get(key);
     if (value) env[key] = value;

@@ -340,7 +340,7 @@ async function runCase(rng: Rng, index: number, root: string, serverUrl: string 
   } else if (rng.chance(0.5)) {
     args.push("--database", "pglite:memory");
   }
-  const result = await run(args, { cwd, env, limitMs: 150_000 });
+  const result = await run(args, { cwd, env, limitMs: 600_000 });
   return { c: { index, args, env, files, rows } as Case, result };
 }
 

@@ -88,7 +88,7 @@ async function herd(dir: string, url: string, n: number, ids: string[]) {
       run(["apply", ...(i % 2 === 0 ? ["--json"] : [])], {
         cwd: dir,
         env: { DATABASE_URL: url },
-        limitMs: 120_000,
+        limitMs: 600_000,
       })),
   );
   const wall = Math.round(performance.now() - started);
@@ -202,7 +202,7 @@ serverDirTest(
     const herdResults = Promise.all(
       Array.from(
         { length: 10 },
-        () => run(["apply", "--json"], { cwd: dir, env, limitMs: 120_000 }),
+        () => run(["apply", "--json"], { cwd: dir, env, limitMs: 600_000 }),
       ),
     );
     const firstResult = await first.finish();

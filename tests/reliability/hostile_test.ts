@@ -251,7 +251,7 @@ serverDirTest(
     const name = new URL(url).pathname.slice(1);
     const running = run(["apply", "--json", "-d", url, "--connect-timeout", "2s"], {
       cwd: dir,
-      limitMs: 90_000,
+      limitMs: 300_000,
     });
     await waitForQuery(url, "pg_sleep(60)", 60_000);
     const admin = new URL(url);

@@ -90,7 +90,8 @@ export interface Measured extends CliResult {
 }
 
 function cliEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = { NO_COLOR: "1" };
+  // As in helpers.ts: the lock timeout is a bound for a hang, unless a test passes its own.
+  const env: Record<string, string> = { NO_COLOR: "1", STRATA_LOCK_TIMEOUT: "600s" };
   for (const key of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
     const value = Deno.env.get(key);
     if (value) env[key] = value;
@@ -111,7 +112,7 @@ async function vmHwm(pid: number): Promise<number> {
 export interface RunOptions {
   cwd: string;
   env?: Record<string, string>;
-  /** Kill the process (SIGKILL) after this long; the result says `timedOut`. Default 120 s. */
+  /** Kill the process (SIGKILL) after this long; the result says `timedOut`. Default 600 s. */
   limitMs?: number;
   /** Sample the peak RSS every few milliseconds. */
   measure?: boolean;
@@ -142,7 +143,7 @@ export async function run(args: string[], options: RunOptions): Promise<Measured
     } catch {
       // already gone
     }
-  }, options.limitMs ?? 120_000);
+  }, options.limitMs ?? 600_000);
   let peakKb = 0;
   const sampler = options.measure
     ? (async () => {
