@@ -13,6 +13,7 @@ import {
   embeddedTest,
   expectExit,
   parseJson,
+  queryDb,
   serverDirTest,
   strata,
   writeMigration,
@@ -159,5 +160,21 @@ serverDirTest(
     assert.deepEqual([...doc.rolledBack].sort(), [ROOT, LEFT, RIGHT].sort());
     assert.deepEqual(doc.applied, [ROOT, LEFT, RIGHT]);
     expectExit(await strata(["check"], { cwd: dir }), 0, "check after reset --reapply");
+  },
+);
+
+serverDirTest(
+  "several heads: reset --reapply without multipleHeads refuses before it changes anything",
+  async (dir, url) => {
+    await writeForked(dir);
+    await writeConfig(dir, { database: url, multipleHeads: true });
+    expectExit(await strata(["apply"], { cwd: dir }), 0, "apply");
+    await writeConfig(dir, { database: url });
+    const r = await strata(["reset", "--reapply", "--yes"], { cwd: dir });
+    refusesSeveralHeads(r, "reset --reapply without multipleHeads");
+    assert.equal((await queryDb(url, "SELECT revision FROM strata_ledger")).length, 3);
+    const backups = await Array.fromAsync(Deno.readDir(join(dir, "versions_backup")))
+      .catch(() => []);
+    assert.deepEqual(backups, [], "no backup taken either");
   },
 );

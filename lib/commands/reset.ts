@@ -131,6 +131,9 @@ export async function reset(ctx: Context): Promise<number> {
         });
       }
     }
+    // What --reapply will refuse (several heads without multipleHeads) is refused before the reset.
+    const target = ctx.config.multipleHeads ? "heads" : "head";
+    if (ctx.flags.reapply) planUpgrade(graph, compareState(graph, []), target);
     const plan = describe(ctx, graph, state.applied.length, downSteps);
     out.line(`Reset ${engine.label}:`);
     plan.forEach((line, i) => out.line(`  ${i + 1}. ${line}`));
@@ -153,7 +156,6 @@ export async function reset(ctx: Context): Promise<number> {
       let up: string[] = [];
       if (ctx.flags.reapply) {
         const fresh = compareState(graph, (await readLedger(engine, ledger)) ?? []);
-        const target = ctx.config.multipleHeads ? "heads" : "head";
         const steps = planUpgrade(graph, fresh, target).steps;
         up = (await runSteps(engine, ledger, graph, "up", steps, out)).map((s) => s.revision);
       }
