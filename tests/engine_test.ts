@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Engine, type EngineOptions, openEngine, SqlError } from "../lib/db/engine.ts";
 import { StrataError } from "../lib/errors.ts";
-import { scratchDir, serverTest } from "./helpers.ts";
+import { scratchDir, serverTest, waitFor } from "./helpers.ts";
+import { LOCK_FILE } from "../lib/db/embedded.ts";
 
 const OPTIONS: EngineOptions = {
   connectTimeoutMs: 5000,
@@ -271,18 +272,26 @@ serverTest("lock held by another session: LOCK_TIMEOUT naming the holder", async
 serverTest("a lock is freed when its engine closes, and waiters get it", async (url) => {
   const holder = await openEngine(url, OPTIONS);
   const waiter = await openEngine(url, { ...OPTIONS, lockTimeoutMs: 60_000 });
+  const observer = await openEngine(url, OPTIONS);
   try {
     await holder.lock(null, "strata_ledger");
-    const started = performance.now();
-    const waiting = waiter.lock(null, "strata_ledger");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const waiterPid = await backendPid(waiter);
+    let got = false;
+    const waiting = waiter.lock(null, "strata_ledger").then(() => got = true);
+    // The waiter has tried (and failed) at least once: its backend ran the try-lock query.
+    await waitFor("the waiter's first try", async () =>
+      (await observer.query(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_try_advisory_lock%'",
+        [waiterPid],
+      )).length > 0, HANG_MS);
+    assert.equal(got, false, "the waiter got a lock that was held");
     await holder.close();
+    const started = performance.now();
     await waiting;
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 250 && elapsed < HANG_MS, `got the lock after ${Math.round(elapsed)} ms`);
+    assert.ok(performance.now() - started < HANG_MS, "the waiter got the lock once it was freed");
     await waiter.unlock();
   } finally {
-    await Promise.all([holder.close(), waiter.close()]);
+    await Promise.all([holder.close(), waiter.close(), observer.close()]);
   }
 });
 
@@ -431,13 +440,17 @@ Deno.test("[pglite:folder] a waiting open proceeds once the holder closes", asyn
     let second: Engine | undefined;
     try {
       await first.exec("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)");
-      const started = performance.now();
-      const opening = openEngine(url, { ...OPTIONS, lockTimeoutMs: 60_000 });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      let opened = false;
+      const opening = openEngine(url, { ...OPTIONS, lockTimeoutMs: 60_000 }).then((engine) => {
+        opened = true;
+        return engine;
+      });
+      // The waiting open has its own handle on the lock file (it tries the lock right after).
+      const lockPath = await Deno.realPath(join(dir.path, LOCK_FILE));
+      await waitFor("the waiting open's lock file", () => openHandles(lockPath) >= 2, HANG_MS);
+      assert.equal(opened, false, "the second open went ahead while the first held the folder");
       await first.close();
       second = await opening;
-      const elapsed = performance.now() - started;
-      assert.ok(elapsed >= 300, `opened after ${Math.round(elapsed)} ms, while the first held it`);
       assert.deepEqual(await second.query("SELECT id FROM kept"), [{ id: 1 }]);
     } finally {
       await first.close().catch(() => {});
@@ -447,6 +460,19 @@ Deno.test("[pglite:folder] a waiting open proceeds once the holder closes", asyn
     await dir.remove();
   }
 });
+
+/** How many of this process's file descriptors are open on `path`. */
+function openHandles(path: string): number {
+  let n = 0;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) === path) n++;
+    } catch {
+      // closed between listing and reading
+    }
+  }
+  return n;
+}
 
 const ENGINE_MODULE = new URL("../lib/db/engine.ts", import.meta.url).href;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;

@@ -271,6 +271,24 @@ export async function rejection(promise: Promise<unknown>): Promise<StrataError>
   assert.fail("expected an error");
 }
 
+/** Poll `probe` until it returns a truthy value; fail after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T> | T,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
 /** The pid of the backend (other than ours) running a query that contains `fragment`. */
 export async function waitForQuery(
   url: string,

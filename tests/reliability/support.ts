@@ -16,6 +16,7 @@ import {
   MAIN,
   queryDb,
   spawnStrata as spawnStrataUntallied,
+  waitFor,
 } from "../helpers.ts";
 
 export * from "../helpers.ts";
@@ -58,24 +59,6 @@ export function revId(n: number, slug: string): string {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll `probe` until it returns a truthy value; fail after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  timeoutMs: number,
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    }
-    await sleep(everyMs);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // The CLI with a limit, elapsed time and peak RSS
