@@ -5,7 +5,7 @@
 import type { Engine } from "../db/engine.ts";
 import type { Graph } from "../graph.ts";
 import { readJournal } from "../ledger.ts";
-import { type State } from "../state.ts";
+import type { State } from "../state.ts";
 import { type Context, names, readState, withGraphAndEngine } from "./context.ts";
 
 export interface StatusReport {
