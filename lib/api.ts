@@ -182,7 +182,7 @@ async function run<T>(
   }
   if (capture.document === undefined) throw new Error(`strata ${name} returned no document`);
   // The object --json prints: dates as strings, undefined fields gone, passwords masked.
-  return JSON.parse(redact(JSON.stringify(capture.document))) as T;
+  return JSON.parse(redact(JSON.stringify(capture.document, null, 2))) as T;
 }
 
 /**

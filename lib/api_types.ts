@@ -7,6 +7,7 @@
 import type { StatusReport } from "./commands/status.ts";
 import type { LintReport } from "./commands/lint.ts";
 import type { Finding } from "./lint/lint.ts";
+import type { StepResult as RunnerStep } from "./runner.ts";
 import type { ErrorCode } from "./errors.ts";
 
 /** What `status` reports (the fields `status --json` and `check --json` share). */
@@ -288,4 +289,5 @@ type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
 const _statusSame: Same<StatusFields, StatusReport> = true;
 const _lintSame: Same<Omit<LintResult, "ok" | "command" | "failOn">, LintReport> = true;
 const _findingSame: Same<LintFinding, Finding> = true;
-void [_statusSame, _lintSame, _findingSame];
+const _stepSame: Same<StepResult, RunnerStep> = true;
+void [_statusSame, _lintSame, _findingSame, _stepSame];

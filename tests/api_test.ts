@@ -479,3 +479,32 @@ Deno.test("the README example test fails when a down does not undo its up", asyn
     await dir.remove();
   }
 });
+
+serverDirTest(
+  "a program without --allow-env gets a CONFIG error that names the permission",
+  async (dir, url) => {
+    await copyExamples(dir);
+    const path = join(dir, "probe.ts");
+    await Deno.writeTextFile(
+      path,
+      `import { status, StrataError } from "@strata/strata";
+try {
+  await status({ database: ${JSON.stringify(url)}, dir: "migrations" });
+  console.log("no error");
+} catch (error) {
+  console.log(error instanceof StrataError ? error.code + " " + error.message : String(error));
+}
+`,
+    );
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-read", "--allow-net", "--config", CONFIG, path],
+      cwd: dir,
+      env: { PATH: Deno.env.get("PATH") ?? "" },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const line = new TextDecoder().decode(stdout);
+    assert.match(line, /^CONFIG Cannot open postgres:\/\/.*--allow-env/);
+  },
+);
