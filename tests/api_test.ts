@@ -262,7 +262,7 @@ embeddedTest("an abort signal stops after the current revision", async (dir) => 
   assert.equal(already.code, "INTERRUPTED");
 });
 
-embeddedTest("log receives the lines the CLI prints; warnings too", async (dir) => {
+embeddedTest("log receives the lines the CLI prints, uncoloured", async (dir) => {
   const migrations = await copyExamples(dir);
   const lines: string[] = [];
   await apply({
