@@ -123,13 +123,14 @@ function pick<T>(
   return [undefined, undefined];
 }
 
-/** Resolve flags > environment > strata.json into one Config. */
+/** Resolve flags > environment > strata.json into one Config; a null `path` reads no file. */
 export async function resolveConfig(
   flags: ConfigFlags,
   env: Record<string, string | undefined> = Deno.env.toObject(),
-  file = CONFIG_FILE,
+  path: string | null = CONFIG_FILE,
 ): Promise<Config> {
-  const json = await readConfigFile(file);
+  const json = path === null ? {} : await readConfigFile(path);
+  const file = path ?? CONFIG_FILE;
   const fromFile = (key: string) => {
     const value = json[key];
     if (value === undefined || key === "schemas") return undefined;

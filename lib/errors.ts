@@ -20,23 +20,34 @@ export type ErrorCode =
   | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
   | "INTERRUPTED"; // SIGINT: exit 130
 
+/** What a StrataError carries besides its code and message. */
 export interface StrataErrorOptions {
+  /** What to do about it. */
   hint?: string;
+  /** The file it points into. */
   file?: string;
+  /** The line in that file (1-based). */
   line?: number;
+  /** The error underneath (a database error, an I/O error). */
   cause?: unknown;
   /** Extra machine-readable facts for `--json` (never secrets). */
   details?: Record<string, unknown>;
 }
 
+/** Every failure a user can cause: a stable `code`, a message, and where useful a hint and a file. */
 export class StrataError extends Error {
+  /** The stable code: test and branch on it, not on the message. */
   readonly code: ErrorCode;
+  /** What to do about it. */
   readonly hint?: string;
+  /** The file it points into. */
   readonly file?: string;
+  /** The line in that file (1-based). */
   readonly line?: number;
   /** Facts for `--json`; the runner adds the revisions that did commit. */
   readonly details: Record<string, unknown>;
 
+  /** An error with `code` and `message` (sentence case, no period). */
   constructor(code: ErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "StrataError";
@@ -56,6 +67,7 @@ export class StrataError extends Error {
   }
 }
 
+/** The command line's exit code for each error code. */
 export const EXIT_CODES: Record<ErrorCode, number> = {
   USAGE: 2,
   CONFIG: 2,

@@ -5,7 +5,7 @@
  * checked before anything runs, so a section never ends with a block open
  * and strata's own ledger and journal rows are always written outside one.
  */
-import { type Engine } from "./db/engine.ts";
+import type { Engine } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
 import { revisionFailure } from "./failure.ts";
 import type { MigrationFile } from "./migration_file.ts";

@@ -9,6 +9,18 @@ export interface OutputOptions {
   json: boolean;
   verbose: boolean;
   color: boolean;
+  /** Keep everything off stdout and stderr: the library's calls (lib/api.ts) read it here. */
+  capture?: OutputCapture;
+}
+
+/** What a library call keeps instead of printing: the JSON document, and lines for a logger. */
+export interface OutputCapture {
+  /** The command's JSON document, as `--json` would print it (before redaction). */
+  document?: unknown;
+  /** Human lines ("info"), warnings, errors and `--verbose` lines, uncoloured and redacted. */
+  log?: (level: "info" | "warn" | "error" | "debug", text: string) => void;
+  /** Revisions done out of the total, where the CLI would draw a progress bar. */
+  progress?: (done: number, total: number) => void;
 }
 
 const encoder = new TextEncoder();
@@ -38,11 +50,20 @@ export class Output {
   readonly verbose: boolean;
   readonly color: boolean;
   #progressShown = false;
+  readonly #capture?: OutputCapture;
 
   constructor(options: OutputOptions) {
     this.json = options.json;
     this.verbose = options.verbose;
     this.color = options.color;
+    this.#capture = options.capture;
+  }
+
+  /** Captured output goes to the logger, if any; true when it did not go to a stream. */
+  #captured(level: "info" | "warn" | "error" | "debug", text: string): boolean {
+    if (!this.#capture) return false;
+    this.#capture.log?.(level, redact(text));
+    return true;
   }
 
   static detect(flags: { json?: boolean; verbose?: boolean; "no-color"?: boolean }): Output {
@@ -71,40 +92,45 @@ export class Output {
 
   /** A human line on stdout; silent with --json. */
   line(text = ""): void {
-    if (this.json) return;
+    if (this.#captured("info", text) || this.json) return;
     this.#clearProgress();
     write(Deno.stdout, text + "\n");
   }
 
   /** A SQL script or help text on stdout, also with --json: only configured secrets are masked. */
   raw(text: string): void {
+    if (this.#captured("info", text)) return;
     write(Deno.stdout, text, redactSecrets);
   }
 
   /** A warning on stderr, in both modes. */
   warn(text: string): void {
+    if (this.#captured("warn", text)) return;
     this.#clearProgress();
     write(Deno.stderr, this.yellow("warning: ") + text + "\n");
   }
 
   /** A line on stderr (errors). */
   error(text: string): void {
+    if (this.#captured("error", text)) return;
     this.#clearProgress();
     write(Deno.stderr, text + "\n");
   }
 
   /** Only with --verbose, on stderr so stdout stays parseable. */
   debug(text: string): void {
-    if (this.verbose) this.error(this.dim(text));
+    if (this.verbose && !this.#captured("debug", text)) this.error(this.dim(text));
   }
 
   /** The one JSON document of a command (only with --json). */
   document(doc: unknown): void {
-    if (this.json) write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n");
+    if (this.#capture) this.#capture.document = doc;
+    else if (this.json) write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n");
   }
 
   /** A progress bar on a terminal for long runs; nothing otherwise. */
   progress(done: number, total: number): void {
+    if (this.#capture) return this.#capture.progress?.(done, total);
     if (this.json || total < 20 || !Deno.stderr.isTerminal()) return;
     const width = 30;
     const filled = Math.round((done / total) * width);

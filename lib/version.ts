@@ -1,1 +1,2 @@
+/** The version of strata. */
 export const VERSION = "0.1.0";

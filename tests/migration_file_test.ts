@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { StrataError } from "../lib/errors.ts";
+import type { StrataError } from "../lib/errors.ts";
 import { checksumOf, decodeUtf8, normalize, parseMigration } from "../lib/migration_file.ts";
 import { errorOf } from "./helpers.ts";
 

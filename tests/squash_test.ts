@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { buildGraph, type Graph } from "../lib/graph.ts";
-import { StrataError } from "../lib/errors.ts";
+import type { StrataError } from "../lib/errors.ts";
 import { ledgerNames, type LedgerRow } from "../lib/ledger.ts";
 import { lintRevision } from "../lib/lint/lint.ts";
 import { checksumOf, type MigrationFile, parseMigration } from "../lib/migration_file.ts";

@@ -9,6 +9,7 @@ import { type Finding, lintRevision } from "../lint/lint.ts";
 import { newMemory } from "../lint/state.ts";
 import { LINT_FAIL_ON } from "../config.ts";
 import { type Context, loadGraph } from "./context.ts";
+import type { LintResult } from "../api_types.ts";
 
 export interface LintReport {
   revisions: number;
@@ -47,7 +48,7 @@ export async function lint(ctx: Context): Promise<number> {
   const failing = LINT_FAIL_ON.slice(0, LINT_FAIL_ON.indexOf(failOn) + 1)
     .reduce((n, severity) => n + report.counts[severity], 0);
   const ok = failing === 0;
-  out.document({ ok, command: "lint", failOn, ...report });
+  out.document({ ok, command: "lint", failOn, ...report } satisfies LintResult);
   for (const f of report.findings) {
     const severity = f.severity === "error" ? out.red(f.severity) : out.yellow(f.severity);
     out.line(`${f.file}:${f.line}: ${severity} ${f.rule}: ${f.message}`);

@@ -5,8 +5,9 @@
 import type { Engine } from "../db/engine.ts";
 import type { Graph } from "../graph.ts";
 import { readJournal } from "../ledger.ts";
-import { type State } from "../state.ts";
+import type { State } from "../state.ts";
 import { type Context, names, readState, withGraphAndEngine } from "./context.ts";
+import type { CheckResult, StatusResult } from "../api_types.ts";
 
 export interface StatusReport {
   database: string;
@@ -162,7 +163,7 @@ function report(ctx: Context): Promise<StatusReport> {
 
 export async function status(ctx: Context): Promise<number> {
   const r = await report(ctx);
-  ctx.out.document({ ok: true, command: "status", ...r });
+  ctx.out.document({ ok: true, command: "status", ...r } satisfies StatusResult);
   print(ctx, r);
   return 0;
 }
@@ -170,7 +171,7 @@ export async function status(ctx: Context): Promise<number> {
 export async function check(ctx: Context): Promise<number> {
   const r = await report(ctx);
   const attention = !r.upToDate || r.outOfOrder.length > 0 || r.interrupted.length > 0;
-  ctx.out.document({ ok: !attention, command: "check", ...r });
+  ctx.out.document({ ok: !attention, command: "check", ...r } satisfies CheckResult);
   print(ctx, r);
   return attention ? 3 : 0;
 }

@@ -118,6 +118,13 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       },
     });
   } catch (error) {
+    // A program that runs strata as a library may not grant what the client reads (PG*, HOME).
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new StrataError("CONFIG", `Cannot open ${label}: ${redact(error.message)}`, {
+        hint: "A server connection needs --allow-net and --allow-env (the client reads PG* " +
+          "variables and ~/.pgpass)",
+      });
+    }
     throw new StrataError("CONFIG", `Invalid database URL "${label}"`, {
       hint:
         "Use postgres://user@host:5432/dbname; percent-encode special characters in the password",

@@ -1,0 +1,333 @@
+/**
+ * strata from code: each function runs the very command the CLI runs (the
+ * same entry of lib/commands/catalog.ts), with an Output that captures the
+ * JSON document instead of printing it, and returns that document. Nothing
+ * here prints, exits or listens for signals; the command modules, PGlite and
+ * the SQL parser load on the first call, not on import.
+ */
+import { type ConfigFlags, resolveConfig } from "./config.ts";
+import { StrataError } from "./errors.ts";
+import { Output, type OutputCapture } from "./output.ts";
+import { redact } from "./redact.ts";
+import type { Flags } from "./commands/context.ts";
+import type {
+  CheckResult,
+  DriftResult,
+  DryRunResult,
+  LintResult,
+  MigrateResult,
+  StatusResult,
+  VerifyResult,
+} from "./api_types.ts";
+
+/**
+ * A duration as the command line and strata.json take it: `"500ms"`, `"2s"`,
+ * `"1m"`, `"1h"`, or a number of seconds.
+ */
+export type Duration = string | number;
+
+/** A line strata would print: a human line, a warning, an error, or a `verbose` line. */
+export interface LogEvent {
+  /** `info` for what the CLI prints on stdout, the rest for what goes to stderr. */
+  level: "info" | "warn" | "error" | "debug";
+  /** The line, uncoloured, passwords masked. */
+  text: string;
+}
+
+/**
+ * The settings every function takes: the global options of the command line.
+ *
+ * Nothing is read from the process's environment or from `strata.json`
+ * unless asked: pass `env` (for example `Deno.env.toObject()` or
+ * `process.env`) to let `DATABASE_URL`, `STRATA_*` and `PG*` fill what the
+ * options leave out, and `configFile` to read a strata.json. Options beat
+ * `env`, which beats the file, as flags do on the command line. A relative
+ * `dir` or `configFile` is taken from the process's working folder.
+ */
+export interface Options {
+  /** `postgres://user@host:5432/db`, `pglite:PATH` or `pglite:memory`. */
+  database?: string;
+  /** The migrations folder (default `migrations`). */
+  dir?: string;
+  /** The ledger table, `name` or `schema.name` (default `strata_ledger`). */
+  table?: string;
+  /** How long to wait for the migration lock (default 60 s); then LOCK_TIMEOUT. */
+  lockTimeout?: Duration;
+  /** How long to wait for a connection (default 10 s). */
+  connectTimeout?: Duration;
+  /** `statement_timeout` for the migrations (default none). */
+  statementTimeout?: Duration;
+  /** `lock_timeout` for the migrations' own statements (default none). */
+  lockWait?: Duration;
+  /** Apply revisions older than applied ones (with a warning) instead of refusing. */
+  allowOutOfOrder?: boolean;
+  /** Several heads are normal: `apply` goes to every head, and up to date means all applied. */
+  multipleHeads?: boolean;
+  /**
+   * Environment variables to read settings from, as the command line does
+   * (`STRATA_DATABASE`, `DATABASE_URL`, `PG*`, `STRATA_DIR`, …). Default: none.
+   */
+  env?: Record<string, string | undefined>;
+  /** A strata.json to read settings from (as the command line reads ./strata.json). Default: none. */
+  configFile?: string;
+  /** Called with each line the command line would print (default: nothing is printed). */
+  log?: (event: LogEvent) => void;
+  /** Called as revisions are done, where the command line draws a progress bar. */
+  onProgress?: (done: number, total: number) => void;
+  /** Also log each statement as it runs (`--verbose`), at level `debug`. */
+  verbose?: boolean;
+  /**
+   * Stop after the current revision when aborted: the call then throws a
+   * StrataError with code INTERRUPTED (Ctrl-C on the command line). Other
+   * strata calls running in this process at that moment stop too.
+   */
+  signal?: AbortSignal;
+}
+
+/** Settings of `apply`, `upgrade` and `downgrade`. */
+export interface MigrateOptions extends Options {
+  /** Connect, read the state and return the plan; change nothing (`--dry-run`). */
+  dryRun?: boolean;
+}
+
+/** Settings of `upgrade`. */
+export interface UpgradeOptions extends MigrateOptions {
+  /** `head` (default; `heads` with multipleHeads), `heads`, a revision or prefix, `+N`, `REV+N`. */
+  target?: string;
+}
+
+/** Settings of `downgrade`. */
+export interface DowngradeOptions extends MigrateOptions {
+  /** Required: `base`, a revision or prefix, `-N`. */
+  target: string;
+}
+
+/** Settings of `verify` and `drift`. */
+export interface ProofOptions extends Options {
+  /**
+   * Build on fresh databases of this server (created and dropped) instead of
+   * the embedded engine in memory (`--scratch URL`).
+   */
+  scratch?: string;
+}
+
+/** Settings of `verify`. */
+export interface VerifyOptions extends ProofOptions {
+  /** Comment-only, function-text-only and irreversible revisions fail too. */
+  strict?: boolean;
+}
+
+/** Settings of `lint`. */
+export interface LintOptions extends Options {
+  /** Lint only these revisions (ids or unique prefixes); default all. */
+  revisions?: string[];
+  /** The least severity that makes `ok` false: `error` (default) or `warning`. */
+  failOn?: "error" | "warning";
+}
+
+function durationFlag(value: Duration | undefined): string | undefined {
+  return value === undefined ? undefined : String(value);
+}
+
+/** Run one command of the catalog as the CLI would with --json; return its document. */
+async function run<T>(
+  name: string,
+  options: Options,
+  args: string[] = [],
+  flags: Flags = {},
+  extra: ConfigFlags = {},
+): Promise<T> {
+  const configFlags: ConfigFlags = {
+    database: options.database,
+    dir: options.dir,
+    table: options.table,
+    "lock-timeout": durationFlag(options.lockTimeout),
+    "connect-timeout": durationFlag(options.connectTimeout),
+    "statement-timeout": durationFlag(options.statementTimeout),
+    "lock-wait": durationFlag(options.lockWait),
+    "allow-out-of-order": options.allowOutOfOrder,
+    heads: options.multipleHeads,
+    ...extra,
+  };
+  const capture: OutputCapture = {
+    log: options.log && ((level, text) => options.log!({ level, text })),
+    progress: options.onProgress,
+  };
+  const out = new Output({ json: true, verbose: !!options.verbose, color: false, capture });
+  const stop = options.signal && (await import("./runner.ts")).interruption;
+  const onAbort = () => stop && (stop.requested = true);
+  try {
+    if (options.signal?.aborted) {
+      throw new StrataError("INTERRUPTED", `Interrupted before strata ${name} started`, {
+        hint: "The signal was already aborted; nothing ran",
+      });
+    }
+    options.signal?.addEventListener("abort", onAbort);
+    const config = await resolveConfig(configFlags, options.env ?? {}, options.configFile ?? null);
+    // An explicit false beats the environment and the file, as a flag would.
+    if (options.allowOutOfOrder === false) config.allowOutOfOrder = false;
+    if (options.multipleHeads === false) config.multipleHeads = false;
+    const { COMMANDS } = await import("./commands/catalog.ts");
+    await COMMANDS[name].run({ config, out, args, flags: { ...flags, verbose: options.verbose } });
+  } catch (error) {
+    if (error instanceof StrataError) {
+      // What the CLI masks on its way to the terminal is masked here before it leaves.
+      error.message = redact(error.message);
+      if (error.hint) (error as { hint?: string }).hint = redact(error.hint);
+    }
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    if (options.signal?.aborted && stop) stop.requested = false;
+  }
+  if (capture.document === undefined) throw new Error(`strata ${name} returned no document`);
+  // The object --json prints: dates as strings, undefined fields gone, passwords masked.
+  return JSON.parse(redact(JSON.stringify(capture.document, null, 2))) as T;
+}
+
+/**
+ * The database against the files: current revision, heads, pending,
+ * edited, missing, out of order (`strata status`). Read-only, takes no lock,
+ * and creates no embedded database.
+ *
+ * @example Which revisions are pending
+ * ```ts ignore
+ * import { status } from "@strata/strata";
+ *
+ * const report = await status({ database: "postgres://app@127.0.0.1/app", dir: "migrations" });
+ * console.log(report.pending);
+ * ```
+ */
+export function status(options: Options = {}): Promise<StatusResult> {
+  return run("status", options);
+}
+
+/**
+ * Like {@link status}, judged (`strata check`): `ok` is false, where the
+ * command line exits 3, when anything is pending, edited, missing, branched,
+ * out of order or interrupted.
+ *
+ * @example Fail a deploy when migrations are pending
+ * ```ts ignore
+ * import { check } from "@strata/strata";
+ *
+ * const result = await check({ database: "postgres://app@127.0.0.1/app" });
+ * if (!result.ok) throw new Error(`pending: ${result.pending.join(", ")}`);
+ * ```
+ */
+export function check(options: Options = {}): Promise<CheckResult> {
+  return run("check", options);
+}
+
+/**
+ * Upgrade to head (to every head with `multipleHeads`), as `strata apply`:
+ * everything is validated first, then the revisions run under the migration
+ * lock. A runner that waited for the lock finds the work done.
+ *
+ * @example Migrate at boot
+ * ```ts ignore
+ * import { apply } from "@strata/strata";
+ *
+ * const { steps } = await apply({ database: "postgres://app@127.0.0.1/app" });
+ * console.log(`applied ${steps.length} revisions`);
+ * ```
+ */
+export function apply(options?: Options & { dryRun?: false }): Promise<MigrateResult>;
+/** With `dryRun: true`: the revisions apply would run; nothing changes. */
+export function apply(options: Options & { dryRun: true }): Promise<DryRunResult>;
+/** Either, as `dryRun` says. */
+export function apply(options?: MigrateOptions): Promise<MigrateResult | DryRunResult>;
+export function apply(options: MigrateOptions = {}): Promise<MigrateResult | DryRunResult> {
+  return run("apply", options, [], { "dry-run": options.dryRun });
+}
+
+/**
+ * Move up to `target` (default head), as `strata upgrade TARGET`.
+ *
+ * @example One revision up
+ * ```ts ignore
+ * import { upgrade } from "@strata/strata";
+ *
+ * await upgrade({ database: "pglite:.strata/dev", target: "+1" });
+ * ```
+ */
+export function upgrade(options?: UpgradeOptions & { dryRun?: false }): Promise<MigrateResult>;
+/** With `dryRun: true`: the revisions upgrade would run; nothing changes. */
+export function upgrade(options: UpgradeOptions & { dryRun: true }): Promise<DryRunResult>;
+/** Either, as `dryRun` says. */
+export function upgrade(options?: UpgradeOptions): Promise<MigrateResult | DryRunResult>;
+export function upgrade(options: UpgradeOptions = {}): Promise<MigrateResult | DryRunResult> {
+  const args = options.target === undefined ? [] : [options.target];
+  return run("upgrade", options, args, { "dry-run": options.dryRun });
+}
+
+/**
+ * Roll back down to `target`, as `strata downgrade TARGET`.
+ *
+ * @example The last revision back
+ * ```ts ignore
+ * import { downgrade } from "@strata/strata";
+ *
+ * await downgrade({ database: "pglite:.strata/dev", target: "-1" });
+ * ```
+ */
+export function downgrade(options: DowngradeOptions & { dryRun?: false }): Promise<MigrateResult>;
+/** With `dryRun: true`: the revisions downgrade would roll back; nothing changes. */
+export function downgrade(options: DowngradeOptions & { dryRun: true }): Promise<DryRunResult>;
+/** Either, as `dryRun` says. */
+export function downgrade(options: DowngradeOptions): Promise<MigrateResult | DryRunResult>;
+export function downgrade(options: DowngradeOptions): Promise<MigrateResult | DryRunResult> {
+  // A missing target is the CLI's usage error, not a silent default.
+  const args = options?.target === undefined ? [] : [options.target];
+  return run("downgrade", options ?? {}, args, { "dry-run": options?.dryRun });
+}
+
+/**
+ * Prove every down undoes its up, on the embedded engine in memory (or
+ * `scratch`), never on `database` (`strata verify`). A finding is a result:
+ * `ok` is false where the command line exits 1.
+ *
+ * @example In a test
+ * ```ts ignore
+ * import { verify } from "@strata/strata";
+ *
+ * const result = await verify({ dir: "migrations" });
+ * if (!result.ok) throw new Error(`not reversible: ${result.notRestored.join(", ")}`);
+ * ```
+ */
+export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+  return run("verify", options, [], { strict: options.strict, scratch: options.scratch });
+}
+
+/**
+ * What changed in the database out of band, against the schema its applied
+ * revisions build on a scratch database (`strata drift`). Read-only on the
+ * database. `ok` is false where the command line exits 3.
+ *
+ * @example
+ * ```ts ignore
+ * import { drift } from "@strata/strata";
+ *
+ * const result = await drift({ database: "postgres://app@127.0.0.1/app" });
+ * for (const object of result.added) console.log(`+ ${object.kind} ${object.name}`);
+ * ```
+ */
+export function drift(options: ProofOptions = {}): Promise<DriftResult> {
+  return run("drift", options, [], { scratch: options.scratch });
+}
+
+/**
+ * Risky statements (locks, rewrites, data loss) with file and line
+ * (`strata lint`). Needs no database. `ok` is false where the command line
+ * exits 3.
+ *
+ * @example
+ * ```ts ignore
+ * import { lint } from "@strata/strata";
+ *
+ * const { findings } = await lint({ dir: "migrations", failOn: "warning" });
+ * ```
+ */
+export function lint(options: LintOptions = {}): Promise<LintResult> {
+  return run("lint", options, options.revisions ?? [], {}, { "fail-on": options.failOn });
+}
