@@ -370,3 +370,129 @@ for (const [format, fixture] of Object.entries(FIXTURES)) {
     },
   );
 }
+
+/** A project folder with `files`, removed after `fn`. */
+async function inProject(files: Files, fn: (dir: string) => Promise<void>): Promise<void> {
+  const scratch = await scratchDir();
+  try {
+    await writeTree(scratch.path, files);
+    await fn(scratch.path);
+  } finally {
+    await scratch.remove();
+  }
+}
+
+Deno.test("import: an unknown format is a usage error listing the formats", async () => {
+  await inProject({ "src/x.sql": "" }, async (dir) => {
+    const run = await strata(["import", "liquibase", "src"], { cwd: dir });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /Unknown import format "liquibase"/);
+    assert.match(run.stderr, /dbmate, golang-migrate, goose, flyway, sqitch, node-pg-migrate/);
+    const missing = await strata(["import", "dbmate"], { cwd: dir });
+    assert.equal(missing.code, 2, missing.stderr);
+  });
+});
+
+Deno.test("import: a malformed source file is exit 5 naming the file and line", async () => {
+  const cases: Array<[string, Files, RegExp]> = [
+    [
+      "dbmate",
+      { "src/20240101120000_a.sql": "-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n" },
+      /src\/20240101120000_a\.sql:3: Second "-- migrate:up" block/,
+    ],
+    [
+      "dbmate",
+      { "src/20240101120000_a.sql": "CREATE TABLE t ();\n-- migrate:up\nSELECT 1;\n" },
+      /src\/20240101120000_a\.sql:1: SQL before the "-- migrate:up" block/,
+    ],
+    [
+      "goose",
+      {
+        "src/00001_a.sql": "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\n",
+      },
+      /src\/00001_a\.sql:2: StatementBegin without StatementEnd/,
+    ],
+    [
+      "golang-migrate",
+      { "src/1_a.down.sql": "DROP TABLE a;\n" },
+      /src\/1_a\.down\.sql:1: Down file without an up file/,
+    ],
+    [
+      "sqitch",
+      {
+        "src/sqitch.plan":
+          "%project=p\n\na 2024-01-01T00:00:00Z M <m@e>\nb [zz] 2024-01-01T00:00:01Z M <m@e>\n",
+        "src/deploy/a.sql": "SELECT 1;\n",
+        "src/deploy/b.sql": "SELECT 1;\n",
+      },
+      /src\/sqitch\.plan:4: Change "b" requires "zz", not earlier in the plan/,
+    ],
+    [
+      "flyway",
+      { "src/V1__a.sql": "SELECT 1;\n", "src/V1.0__b.sql": "SELECT 2;\n" },
+      /Version 1(\.0)? also in/,
+    ],
+  ];
+  for (const [format, files, expected] of cases) {
+    await inProject(files, async (dir) => {
+      const run = await strata(["import", format, "src"], { cwd: dir });
+      assert.equal(run.code, 5, `${format}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, expected);
+      await assert.rejects(() => Deno.stat(join(dir, "migrations")));
+    });
+  }
+});
+
+Deno.test("import: --dry-run writes nothing; a second import refuses to overwrite", async () => {
+  const files = { ...FIXTURES.dbmate.files, "db/migrations/README.md": "notes\n" };
+  await inProject(files, async (dir) => {
+    const dry = await strata(["import", "dbmate", "db/migrations", "--dry-run"], { cwd: dir });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /20240102_120000_index_email {2}← 20240102120000_index_email\.sql/);
+    assert.match(dry.stdout, /ignored README\.md: not a dbmate migration/);
+    await assert.rejects(() => Deno.stat(join(dir, "migrations")));
+    assert.equal((await strata(["import", "dbmate", "db/migrations"], { cwd: dir })).code, 0);
+    const before = await Deno.readTextFile(
+      join(dir, "migrations/20240101_120000_create_users.sql"),
+    );
+    const again = await strata(["import", "dbmate", "db/migrations"], { cwd: dir });
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /already exists/);
+    const after = await Deno.readTextFile(join(dir, "migrations/20240101_120000_create_users.sql"));
+    assert.equal(after, before);
+    await assert.rejects(() => Deno.stat(join(dir, "versions_backup")));
+  });
+});
+
+Deno.test("import: into a folder that already holds files, a backup first", async () => {
+  const existing =
+    "-- message: x\n-- parents:\n-- up\nCREATE TABLE x ();\n-- down\nDROP TABLE x;\n";
+  await inProject(
+    { ...FIXTURES.dbmate.files, "migrations/20200101_0000_existing.sql": existing },
+    async (dir) => {
+      const run = await strata(["import", "dbmate", "db/migrations", "--json"], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout) as ImportReport;
+      assert.ok(report.backup, run.stdout);
+      const manifest = JSON.parse(
+        await Deno.readTextFile(join(dir, "versions_backup", report.backup!, "manifest.json")),
+      );
+      assert.deepEqual(manifest.files.map((f: { path: string }) => f.path), [
+        "20200101_0000_existing.sql",
+      ]);
+      assert.match(run.stderr, /second root/);
+      assert.equal(
+        await Deno.readTextFile(join(dir, "migrations/20200101_0000_existing.sql")),
+        existing,
+      );
+    },
+  );
+});
+
+Deno.test("import: the source folder cannot be the migrations folder", async () => {
+  await inProject({ "migrations/1_a.up.sql": "SELECT 1;\n" }, async (dir) => {
+    const run = await strata(["import", "golang-migrate", "migrations"], { cwd: dir });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /is the migrations folder/);
+  });
+});
