@@ -428,6 +428,12 @@ Deno.test("import: a malformed source file is exit 5 naming the file and line", 
       /src\/sqitch\.plan:4: Change "b" requires "zz", not earlier in the plan/,
     ],
     [
+      // Not malformed for dbmate, but strata would read the line as its own marker.
+      "dbmate",
+      { "src/20240101120000_a.sql": "-- migrate:up\nSELECT 1;\n-- down\n-- migrate:down\n" },
+      /src\/20240101120000_a\.sql: Line 2 of the up section reads as a strata/,
+    ],
+    [
       "flyway",
       { "src/V1__a.sql": "SELECT 1;\n", "src/V1.0__b.sql": "SELECT 2;\n" },
       /Version 1(\.0)? also in/,

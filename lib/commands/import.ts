@@ -70,7 +70,7 @@ export async function importCommand(ctx: Context): Promise<number> {
     );
   }
   const result = await tool.read(source);
-  const planned = await planImport(tool.name, result);
+  const planned = await planImport(tool.name, result, source);
   const skipped = result.findings.filter((f) => f.status === "skipped");
   const ignored = result.findings.filter((f) => f.status === "ignored");
   const out = ctx.out;

@@ -142,7 +142,11 @@ function tidy(sql: string): string {
 }
 
 /** Plan every file: ids, parents, modes, sections, each parsed back as strata reads it. */
-export async function planImport(tool: string, result: SourceResult): Promise<PlannedRevision[]> {
+export async function planImport(
+  tool: string,
+  result: SourceResult,
+  sourceDir: string,
+): Promise<PlannedRevision[]> {
   const ids = assignIds(result.revisions);
   const idOf = new Map(result.revisions.map((r, i) => [r.key, ids[i].id]));
   const planned: PlannedRevision[] = [];
@@ -203,25 +207,26 @@ export async function planImport(tool: string, result: SourceResult): Promise<Pl
     const text = `${header.join("\n")}\n-- up\n${tidy(upSql)}` +
       (downSql === null ? "" : `-- down\n${downSql}`);
     const file = `${id}.sql`;
+    // A source line strata would read as a section marker cannot be written as it is.
+    for (const [label, section] of [["up", upSql], ["down", downSql ?? ""]] as const) {
+      const at = section.split("\n").findIndex((l) => /^\s*--\s*(up|down)\s*$/i.test(l));
+      if (at >= 0) {
+        throw new StrataError(
+          "FILE",
+          `Line ${at + 1} of the ${label} section reads as a strata "-- up"/"-- down" marker`,
+          {
+            file: join(sourceDir, revision.files[0]),
+            hint: 'Reword that comment in the source (e.g. "-- undo:"), then import again',
+            details: { revision: id, section: label, lineInSection: at + 1 },
+          },
+        );
+      }
+    }
     const parsed = parseMigration(text, file, id, null);
-    const marker = (section: string) =>
-      section.split("\n").findIndex((l) => /^\s*--\s*(up|down)\s*$/i.test(l));
-    if (
-      tidy(parsed.up.sql) !== tidy(upSql) || (parsed.down === null) !== (downKind === "missing")
-    ) {
-      const inUp = marker(upSql);
-      throw new StrataError(
-        "FILE",
-        `A line of the ${
-          inUp >= 0 ? "up" : "down"
-        } section reads as a strata "-- up"/"-- down" marker`,
-        {
-          file: revision.files[0],
-          line: (inUp >= 0 ? inUp : Math.max(marker(downSql ?? ""), 0)) + 1,
-          hint: 'Reword that comment in the source (e.g. "-- undo:"), then import again',
-          details: { lineIn: inUp >= 0 ? "up section" : "down section" },
-        },
-      );
+    if ((parsed.down === null) !== (downKind === "missing")) {
+      throw new StrataError("FILE", `Cannot write the down section of ${file} as strata reads it`, {
+        file: join(sourceDir, revision.files[0]),
+      });
     }
     planned.push({
       id,
