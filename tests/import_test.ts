@@ -6,7 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { queryDb, scratchDir, serverDirTest, strata } from "./helpers.ts";
+import { dbmateBinary, npmPath } from "../bench/peers.ts";
+import {
+  queryDb,
+  scratchDatabase,
+  scratchDir,
+  serverDirTest,
+  serverReachable,
+  strata,
+} from "./helpers.ts";
 
 type Files = Record<string, string>;
 
@@ -72,7 +80,8 @@ const FIXTURES: Record<string, Fixture> = {
       "db/migrations/20240103120000_seed.sql":
         "-- migrate:up\nINSERT INTO users (email) VALUES ('admin@example.com');\n\n-- migrate:down\n",
       "db/migrations/20240104120000_posts.sql":
-        "-- migrate:up\nCREATE TABLE posts (id serial PRIMARY KEY, user_id int REFERENCES users);\n",
+        "-- migrate:up\nCREATE TABLE posts (id serial PRIMARY KEY, user_id int REFERENCES users);\n" +
+        "-- migrate:down\nDROP TABLE posts;\n",
       "db/schema.sql": "-- dbmate's dump, not a migration\n",
     },
     ids: [
@@ -83,7 +92,8 @@ const FIXTURES: Record<string, Fixture> = {
     ],
     none: ["20240102_120000_index_email"],
     noop: ["20240103_120000_seed"],
-    missing: ["20240104_120000_posts"],
+    // dbmate needs a down block in every file: nothing is irreversible.
+    missing: [],
     probe: INDEX_PROBE,
     expected: [{ users: 1, valid_index: 1 }],
   },
@@ -406,6 +416,11 @@ Deno.test("import: a malformed source file is exit 5 naming the file and line", 
       /src\/20240101120000_a\.sql:1: SQL before the "-- migrate:up" block/,
     ],
     [
+      "dbmate",
+      { "src/20240101120000_a.sql": "-- migrate:up\nCREATE TABLE t ();\n" },
+      /src\/20240101120000_a\.sql:\d+: No "-- migrate:down" block/,
+    ],
+    [
       "goose",
       {
         "src/00001_a.sql": "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\n",
@@ -502,3 +517,93 @@ Deno.test("import: the source folder cannot be the migrations folder", async () 
     assert.match(run.stderr, /is the migrations folder/);
   });
 });
+
+// ------------------------------------------------ the real tool, where the bench installed it
+
+/** Tables, columns, constraints and indexes of public, without either tool's bookkeeping. */
+const SCHEMA_QUERY = `
+  SELECT 'column' AS kind, table_name || '.' || column_name || ' ' || data_type AS what
+    FROM information_schema.columns WHERE table_schema = 'public'
+  UNION ALL
+  SELECT 'constraint', conrelid::regclass || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  UNION ALL
+  SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'`;
+
+async function schemaOf(url: string): Promise<string[]> {
+  const rows = await queryDb<{ kind: string; what: string }>(url, SCHEMA_QUERY);
+  return rows.map((r) => `${r.kind} ${r.what}`)
+    .filter((line) => !/strata_ledger|strata_journal|schema_migrations|pgmigrations/.test(line))
+    .sort();
+}
+
+const REAL_TOOLS: Record<string, { bin: string; run: (url: string, path: string) => string[] }> = {
+  dbmate: {
+    bin: dbmateBinary(),
+    run: (
+      url,
+      path,
+    ) => [dbmateBinary(), "--no-dump-schema", "--url", `${url}?sslmode=disable`, "-d", path, "up"],
+  },
+  "node-pg-migrate": {
+    bin: npmPath("node-pg-migrate", "bin", "node-pg-migrate.js"),
+    run: (url, path) => [
+      "node",
+      npmPath("node-pg-migrate", "bin", "node-pg-migrate.js"),
+      "up",
+      "--migrations-dir",
+      path,
+      "--database-url-var",
+      "IMPORT_TEST_URL",
+      "--no-verbose",
+    ],
+  },
+};
+
+for (const [format, tool] of Object.entries(REAL_TOOLS)) {
+  const installed = (() => {
+    try {
+      return Deno.statSync(tool.bin).isFile;
+    } catch {
+      return false;
+    }
+  })();
+  // CI does not install the peers (bench/peers.ts does, for the bench): then this is skipped.
+  Deno.test({
+    name: `[server] import ${format}: the same schema as ${format} itself builds`,
+    ignore: !installed || !serverReachable,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const fixture = FIXTURES[format];
+      const scratch = await scratchDir();
+      const theirs = await scratchDatabase();
+      const ours = await scratchDatabase();
+      try {
+        await importFixture(scratch.path, format, fixture);
+        const [cmd, ...args] = tool.run(theirs.url, fixture.path);
+        const run = await new Deno.Command(cmd, {
+          args,
+          cwd: scratch.path,
+          env: { IMPORT_TEST_URL: theirs.url },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+        assert.equal(run.code, 0, decode(run.stdout) + decode(run.stderr));
+        await applyAndCheck(scratch.path, ours.url, fixture);
+        const expected = await schemaOf(theirs.url);
+        assert.ok(expected.length > 3, expected.join("\n"));
+        assert.deepEqual(await schemaOf(ours.url), expected);
+        assert.deepEqual(
+          await queryDb(ours.url, fixture.probe),
+          await queryDb(theirs.url, fixture.probe),
+        );
+      } finally {
+        await theirs.drop();
+        await ours.drop();
+        await scratch.remove();
+      }
+    },
+  });
+}

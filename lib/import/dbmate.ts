@@ -47,6 +47,15 @@ export function readDbmateFile(
     const at = lines.findIndex((line) => !onlyComments(line));
     throw malformed(path, at + 1, 'SQL before the "-- migrate:up" block', "dbmate refuses it too");
   }
+  if (down.length === 0) {
+    // dbmate 2.x refuses such a file: it cannot have run.
+    throw malformed(
+      path,
+      lines.length > 1 ? lines.length - 1 : 1,
+      'No "-- migrate:down" block',
+      "dbmate needs one (an empty block is a no-op down): the file cannot have run",
+    );
+  }
   const notes: string[] = [];
   let noTransaction = false;
   for (const block of blocks) {
