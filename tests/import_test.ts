@@ -607,3 +607,38 @@ for (const [format, tool] of Object.entries(REAL_TOOLS)) {
     },
   });
 }
+
+Deno.test("import sqitch: a reworked change's older scripts are NAME@TAG", async () => {
+  const plan = "%syntax-version=1.0.0\n%project=p\n\n" +
+    "f 2024-01-01T00:00:00Z M <m@e> # first f\n@v1 2024-01-02T00:00:00Z M <m@e>\n" +
+    "g [f] 2024-01-03T00:00:00Z M <m@e>\nf [f@v1] 2024-01-04T00:00:00Z M <m@e> # rework f\n";
+  const fn = (n: number) =>
+    `CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT ${n}';`;
+  await inProject({
+    "p/sqitch.plan": plan,
+    "p/deploy/f@v1.sql": `BEGIN;\n${fn(1)}\nCOMMIT;\n`,
+    "p/revert/f@v1.sql": "BEGIN;\nDROP FUNCTION f();\nCOMMIT;\n",
+    "p/deploy/g.sql": "BEGIN;\nCREATE TABLE g (n int DEFAULT f());\nCOMMIT;\n",
+    "p/revert/g.sql": "BEGIN;\nDROP TABLE g;\nCOMMIT;\n",
+    "p/deploy/f.sql": `BEGIN;\n${fn(2)}\nCOMMIT;\n`,
+    "p/revert/f.sql": `BEGIN;\n${fn(1)}\nCOMMIT;\n`,
+  }, async (dir) => {
+    const run = await strata(["import", "sqitch", "p", "--json"], { cwd: dir });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const report = JSON.parse(run.stdout) as ImportReport;
+    assert.deepEqual(report.revisions.map((r) => r.source.files), [
+      ["deploy/f@v1.sql", "revert/f@v1.sql"],
+      ["deploy/g.sql", "revert/g.sql"],
+      ["deploy/f.sql", "revert/f.sql"],
+    ]);
+    const [first, g, second] = report.revisions.map((r) => r.id);
+    assert.deepEqual(report.revisions[2].parents, [first, g]);
+    assert.deepEqual(report.revisions.map((r) => r.transaction), ["each", "each", "each"]);
+    assert.notEqual(first, second);
+    const db = `pglite:${join(dir, "db")}`;
+    const apply = await strata(["apply", "-d", db], { cwd: dir });
+    assert.equal(apply.code, 0, apply.stdout + apply.stderr);
+    const down = await strata(["downgrade", g, "-d", db], { cwd: dir });
+    assert.equal(down.code, 0, down.stdout + down.stderr);
+  });
+});

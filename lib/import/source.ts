@@ -85,7 +85,14 @@ export async function listFiles(dir: string, recursive = false): Promise<string[
   const out: string[] = [];
   const walk = async (folder: string) => {
     const entries: Deno.DirEntry[] = [];
-    for await (const entry of Deno.readDir(folder)) entries.push(entry);
+    try {
+      for await (const entry of Deno.readDir(folder)) entries.push(entry);
+    } catch (error) {
+      throw new StrataError("FILE", `Cannot read a source folder: ${(error as Error).message}`, {
+        file: folder,
+        cause: error,
+      });
+    }
     for (const entry of entries) {
       const path = join(folder, entry.name);
       if (entry.name.startsWith(".")) continue;

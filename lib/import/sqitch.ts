@@ -101,11 +101,15 @@ export const sqitch: SourceTool = {
           `A revert entry ("-${change[2]}"): not supported by the import`,
         );
       }
+      const time = new Date(change[4]);
+      if (Number.isNaN(time.getTime())) {
+        throw malformed(planPath, i + 1, `Not a valid planned time "${change[4]}"`);
+      }
       changes.push({
         name: change[2],
         line: i + 1,
         requires: (change[3] ?? "").split(/\s+/).filter(Boolean),
-        time: new Date(change[4]),
+        time,
         note: (change[7] ?? "").trim(),
         index: changes.length,
       });

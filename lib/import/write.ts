@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { StrataError, usage } from "../errors.ts";
-import { parseMigration } from "../migration_file.ts";
+import { parseMigration, REVISION_ID_REGEXP } from "../migration_file.ts";
 import { assertChangeable, Containment, ensureFolder, writeNewFile } from "../safe_fs.ts";
 import type { Statement } from "../sql_split.ts";
 import { type ImportedRevision, onlyComments, type SourceResult, stampOf } from "./source.ts";
@@ -47,6 +47,12 @@ export function assignIds(revisions: ImportedRevision[]): Array<{ id: string; no
     const at = Math.max(wanted, last + 1000);
     last = at;
     const id = `${stampOf(new Date(at))}_${slug}`;
+    if (!REVISION_ID_REGEXP.test(id)) {
+      throw new StrataError("FILE", `Version "${revision.version}" gives no valid revision id`, {
+        file: revision.files[0],
+        hint: "Its time falls outside the years 1970-9999",
+      });
+    }
     return at === wanted ? { id } : {
       id,
       note: `its time ${stampOf(revision.time!)} is moved to ${
@@ -287,7 +293,11 @@ export function writePlanned(
     if (error instanceof Deno.errors.AlreadyExists) {
       throw usage(`File ${paths[written.length]} already exists`, "import never overwrites");
     }
-    throw error;
+    throw new StrataError("FILE", `Cannot write a revision file: ${(error as Error).message}`, {
+      file: paths[written.length],
+      cause: error,
+      hint: "Nothing was written; check the folder's permissions",
+    });
   }
   return written;
 }
