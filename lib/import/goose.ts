@@ -122,6 +122,12 @@ export const goose: SourceTool = {
         throw malformed(join(dir, file), 1, `Version ${version} also in ${found[i - 1].file}`);
       }
       const parsed = readGooseFile(join(dir, file), await readSource(dir, file));
+      if (parsed.down === null) {
+        parsed.notes.push(
+          'no "-- +goose Down": goose would run nothing; imported as irreversible, the safer ' +
+            'reading (write "-- noop" as its down where nothing needs undoing)',
+        );
+      }
       revisions.push({
         key: version,
         version,
