@@ -39,6 +39,11 @@ const MARKERS_REGEXP = /(?<=^|\n)[^\S\n]*--[^\S\n]*(up|down)[^\S\n]*(?=\n|$)/gi;
 const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
 const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
 const ONLY_COMMENTS_REGEXP = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
+/** Whether a section holds nothing but whitespace and comments. */
+export function onlyComments(sql: string): boolean {
+  return ONLY_COMMENTS_REGEXP.test(sql);
+}
+
 /** A down section that is only the line `-- noop`: a deliberate, reversible no-op. */
 export const NOOP_DOWN_REGEXP = /^\s*--[^\S\n]*noop[^\S\n]*\s*$/i;
 

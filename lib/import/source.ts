@@ -170,10 +170,7 @@ export function humanize(name: string): string {
   return name.replace(/[_-]+/g, " ").trim();
 }
 
-/** Whether a section holds nothing but whitespace and comments. */
-export function onlyComments(sql: string): boolean {
-  return /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/.test(sql);
-}
+export { onlyComments } from "../migration_file.ts";
 
 /** Compare digit strings as numbers (any length). */
 export function compareNumeric(a: string, b: string): number {
