@@ -42,6 +42,7 @@ const OPTIONS = {
   schema: { type: "string" },
   autogenerate: { type: "boolean" },
   "fail-on": { type: "string" },
+  partial: { type: "boolean" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

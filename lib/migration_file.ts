@@ -39,6 +39,13 @@ const MARKERS_REGEXP = /(?<=^|\n)[^\S\n]*--[^\S\n]*(up|down)[^\S\n]*(?=\n|$)/gi;
 const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
 const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
 const ONLY_COMMENTS_REGEXP = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
+/** Whether a section holds nothing but whitespace and comments. */
+export function onlyComments(sql: string): boolean {
+  return ONLY_COMMENTS_REGEXP.test(sql);
+}
+
+/** A down section that is only the line `-- noop`: a deliberate, reversible no-op. */
+export const NOOP_DOWN_REGEXP = /^\s*--[^\S\n]*noop[^\S\n]*\s*$/i;
 
 /** Drop a UTF-8 BOM and turn CRLF into LF: the text the checksum covers. */
 export function normalize(text: string): string {
@@ -222,11 +229,13 @@ export function parseMigration(
     line: up.line + 1,
   };
   const downSql = down ? normalized.slice(down.start) : "";
-  // An empty up is undone by an empty down (a merge point): still reversible.
-  const downSection =
-    down && (!ONLY_COMMENTS_REGEXP.test(downSql) || ONLY_COMMENTS_REGEXP.test(upSection.sql))
-      ? { sql: downSql, line: down.line + 1 }
-      : null;
+  // An empty up is undone by an empty down (a merge point), and `-- noop` says
+  // "nothing to undo" (an importer writes it): both still reversible.
+  const downSection = down &&
+      (!ONLY_COMMENTS_REGEXP.test(downSql) || ONLY_COMMENTS_REGEXP.test(upSection.sql) ||
+        NOOP_DOWN_REGEXP.test(downSql))
+    ? { sql: downSql, line: down.line + 1 }
+    : null;
 
   const mode = directives.get("transaction");
   const transaction = (mode?.value.toLowerCase() || "each") as TransactionMode;

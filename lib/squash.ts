@@ -11,7 +11,7 @@ import type { Engine } from "./db/engine.ts";
 import type { LedgerNames } from "./ledger.ts";
 import { allowFindings } from "./lint/annotate.ts";
 import { joinableSection, type MappedText } from "./squash_sql.ts";
-import { type MigrationFile, parseMigration } from "./migration_file.ts";
+import { type MigrationFile, onlyComments, parseMigration } from "./migration_file.ts";
 import { runSection } from "./schema/build.ts";
 import { diffSnapshots, isEmpty, type SchemaDiff } from "./schema/diff.ts";
 import type { ScratchDatabases } from "./schema/scratch.ts";
@@ -144,7 +144,11 @@ async function baselineText(
     add(`-- from ${file.id}${file.message ? `: ${file.message}` : ""}`);
     await section(file, "up");
   }
-  if (irreversible.length === 0) {
+  // Downs that are all "-- noop" (or empty) compose to comments only, which would read as
+  // irreversible: the baseline's down is then "-- noop" too.
+  const nothingToUndo = replaced.every((file) => file.down && onlyComments(file.down.sql));
+  if (irreversible.length === 0 && nothingToUndo) add("-- down\n-- noop");
+  else if (irreversible.length === 0) {
     add("-- down");
     for (const [i, file] of [...replaced].reverse().entries()) {
       if (i > 0) add("");

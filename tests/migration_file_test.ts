@@ -148,6 +148,16 @@ Deno.test("an empty up with an empty down (a merge point) stays reversible", () 
   assert.deepEqual(file.down, { sql: "", line: 5 });
 });
 
+Deno.test("a down that is only the line -- noop is a reversible no-op", () => {
+  for (const down of ["-- noop\n", "  --noop  \n\n", "-- NOOP"]) {
+    const file = parse(`-- up\nINSERT INTO t VALUES (1);\n-- down\n${down}`);
+    assert.ok(file.down, JSON.stringify(down));
+  }
+  // Anything else beside it is a comment-only down: irreversible.
+  assert.equal(parse("-- up\nINSERT INTO t VALUES (1);\n-- down\n-- noop\n-- really\n").down, null);
+  assert.equal(parse("-- up\nINSERT INTO t VALUES (1);\n-- down\n-- noop here\n").down, null);
+});
+
 Deno.test("CRLF files parse like LF files, lines unchanged", () => {
   const lf = "-- message: m\n-- up\nselect 1;\n-- down\nselect 2;\n";
   const crlf = lf.replaceAll("\n", "\r\n");

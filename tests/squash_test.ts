@@ -198,6 +198,15 @@ Deno.test("planSquash: a revision without a down makes the baseline irreversible
   assert.ok(reversible.baseline.down);
 });
 
+Deno.test("planSquash: revisions whose downs are all -- noop give a -- noop baseline down", async () => {
+  const noop = (s: Spec) => ({ ...s, up: `INSERT INTO log VALUES ('${s.id}');`, down: "-- noop" });
+  const graph = graphOf(lineSpecs(5, (s, i) => (i <= 3 ? noop(s) : s)));
+  const plan = await planOf(graph, 2);
+  assert.deepEqual(plan.irreversible, []);
+  assert.ok(plan.baseline.down, plan.text);
+  assert.match(plan.text, /^-- down\n-- noop\n$/m);
+});
+
 /**
  *  r01 ┬ main ─────┬ merge - late - k06 - k07
  *      └ feat ─────┘

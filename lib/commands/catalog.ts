@@ -245,6 +245,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata drift --json",
     run: lazy(() => import("./drift.ts"), "drift"),
   },
+  import: {
+    summary: "another tool's migrations as strata files (dbmate, golang-migrate, goose, …)",
+    usage: "import FORMAT PATH [--dir PATH] [--dry-run] [--partial] [--json]",
+    help:
+      "Formats: dbmate, golang-migrate, goose (SQL), flyway (SQL), sqitch, node-pg-migrate (SQL).\n" +
+      "PATH is the tool's folder (db/migrations, migrations, Flyway's location, the Sqitch project).\n" +
+      "Keeps the order, parents (Sqitch dependencies), transaction modes, no-op and missing downs;\n" +
+      "prints what it mapped and what it could not. Writes into the migrations folder (--dir),\n" +
+      "never over a file, after a backup when the folder already holds files.\n" +
+      "  --dry-run  print the mapping, write nothing\n" +
+      "  --partial  write what can be imported when some files cannot (a Go migration, a\n" +
+      "             Flyway repeatable); without it such a file stops the import (exit 5)",
+    example: "strata import dbmate db/migrations && strata verify",
+    run: lazy(() => import("./import.ts"), "importCommand"),
+  },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
     usage: "lint [REV ...] [--fail-on error|warning] [--json]",

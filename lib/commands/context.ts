@@ -27,6 +27,7 @@ export interface Flags {
   strict?: boolean;
   scratch?: string;
   autogenerate?: boolean;
+  partial?: boolean;
 }
 
 export interface Context {
