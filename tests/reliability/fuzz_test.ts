@@ -57,6 +57,7 @@ const COMMANDS = [
   "reset",
   "diff",
   "init",
+  "import",
   "help",
   "nonsense",
   "",
