@@ -10,6 +10,7 @@ import { redact } from "./lib/redact.ts";
 import { interruption } from "./lib/runner.ts";
 import { VERSION } from "./lib/version.ts";
 import { commandHelp, COMMANDS, mainHelp } from "./lib/commands/catalog.ts";
+import { parseArgsFailure, unknownCommand } from "./lib/cli_usage.ts";
 import type { Flags } from "./lib/commands/context.ts";
 
 const OPTIONS = {
@@ -114,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argList, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     const out = Output.detect({ "no-color": true, json: argv.includes("--json") });
-    return fail(out, usage((error as Error).message, "strata --help lists the options"));
+    return fail(out, parseArgsFailure(error, OPTIONS));
   }
   const { values, positionals } = parsed;
   const out = Output.detect(values);
@@ -124,18 +125,27 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [name, ...args] = positionals;
+  // With --json, stdout is one JSON document: help text travels inside it.
+  const help = (text: string, command?: string) => {
+    if (out.json) {
+      out.document({ ok: true, ...(command ? { command } : {}), help: text }, { raw: true });
+    } else out.raw(text);
+    return 0;
+  };
   if (!name || name === "help") {
-    out.raw((args[0] ? commandHelp(args[0]) : null) ?? mainHelp());
-    return name || values.help ? 0 : 2;
+    const topic = args[0];
+    if (topic && !COMMANDS[topic]) return fail(out, unknownCommand(topic, Object.keys(COMMANDS)));
+    if (topic) return help(commandHelp(topic)!, topic);
+    if (name || values.help) return help(mainHelp());
+    if (out.json) {
+      return fail(out, usage("No command given", "strata --help lists the commands"));
+    }
+    out.raw(mainHelp());
+    return 2;
   }
   const command = COMMANDS[name];
-  if (!command) {
-    return fail(out, usage(`Unknown command "${name}"`, "strata --help lists the commands"));
-  }
-  if (values.help) {
-    out.raw(commandHelp(name)!);
-    return 0;
-  }
+  if (!command) return fail(out, unknownCommand(name, Object.keys(COMMANDS)));
+  if (values.help) return help(commandHelp(name)!, name);
   Deno.addSignalListener("SIGINT", () => {
     if (interruption.requested) Deno.exit(130);
     interruption.requested = true;

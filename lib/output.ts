@@ -98,9 +98,13 @@ export class Output {
     if (this.verbose) this.error(this.dim(text));
   }
 
-  /** The one JSON document of a command (only with --json). */
-  document(doc: unknown): void {
-    if (this.json) write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n");
+  /**
+   * The one JSON document of a command (only with --json). `raw`: it carries a
+   * SQL script or help text, where only configured secrets are masked (as `raw`).
+   */
+  document(doc: unknown, options: { raw?: boolean } = {}): void {
+    if (!this.json) return;
+    write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n", options.raw ? redactSecrets : redact);
   }
 
   /** A progress bar on a terminal for long runs; nothing otherwise. */
