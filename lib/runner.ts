@@ -10,6 +10,7 @@ import { mayBeControl, mayControlTransactions, scanStatements } from "./sql_scan
 import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
 import { StrataError } from "./errors.ts";
+import { assertNotTemplate } from "./template.ts";
 import { firstCodeLine, revisionFailure } from "./failure.ts";
 import type { Graph } from "./graph.ts";
 import {
@@ -351,6 +352,7 @@ export async function prepareSteps(
   const split = new Map<string, Statement[]>();
   for (const id of steps) {
     const file = graph.files.get(id)!;
+    if (direction === "up") assertNotTemplate(file);
     if (file.transaction === "none") split.set(id, await sectionStatements(file, direction));
     else await assertNoTransactionControl(file, direction);
   }
