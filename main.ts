@@ -11,6 +11,7 @@ import { interruption } from "./lib/runner.ts";
 import { VERSION } from "./lib/version.ts";
 import { commandHelp, COMMANDS, mainHelp } from "./lib/commands/catalog.ts";
 import { parseArgsFailure, unknownCommand } from "./lib/cli_usage.ts";
+import { sqlFrame } from "./lib/failure.ts";
 import type { Flags } from "./lib/commands/context.ts";
 
 const OPTIONS = {
@@ -64,6 +65,12 @@ function fail(out: Output, error: unknown): number {
     }
     out.error(`${out.red("error:")} ${error.located}`);
     const details = error.details;
+    if (typeof details.statement === "string" && error.line) {
+      // psql's frame: the statement's line and, when the server gave a position, a caret under it.
+      const position = typeof details.position === "number" ? details.position : null;
+      const frame = sqlFrame(details.statement, position ?? 1, error.line);
+      for (const line of position === null ? frame.slice(0, 1) : frame) out.error(`  ${line}`);
+    }
     if (details.sqlstate) out.error(`  SQLSTATE ${details.sqlstate}`);
     if (details.detail) out.error(`  detail: ${details.detail}`);
     if (details.statement && out.verbose) out.error(`  statement: ${details.statement}`);
