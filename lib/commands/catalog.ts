@@ -5,6 +5,7 @@
  */
 import type { Command, Context } from "./context.ts";
 import { positionals } from "./context.ts";
+import { usage } from "../errors.ts";
 
 /** The command `name` of a module, imported on first use. */
 function lazy<K extends string>(
@@ -108,8 +109,20 @@ export const COMMANDS: Record<string, CommandEntry> = {
     usage: "downgrade TARGET [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata downgrade -1",
-    run: async (ctx) =>
-      (await import("./migrate.ts")).migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
+    run: async (ctx) => {
+      if (ctx.args.length === 0) {
+        throw usage(
+          "downgrade needs a target",
+          "A target is -1 (one revision back), -N, a revision id or a unique prefix of one " +
+            "(roll back what follows it), or base (everything): strata downgrade -1",
+        );
+      }
+      return (await import("./migrate.ts")).migrate(
+        ctx,
+        "down",
+        target(ctx, null, "downgrade TARGET"),
+      );
+    },
   },
   current: {
     summary: "the revision(s) recorded in the database",
