@@ -278,9 +278,14 @@ const GLOBAL_HELP = `Global options:
       --connect-timeout D   wait for a connection at most D (default 10s)
       --statement-timeout D statement_timeout for migrations (default none)
       --lock-wait D         lock_timeout for migrations' own statements (default none)
-      --json                one JSON document on stdout
+      --allow-out-of-order  apply revisions older than applied ones (with a warning)
+      --heads               several heads are normal (config multipleHeads)
+      --json                one JSON document on stdout (help and --sql output included)
   -v, --verbose             print each statement as it runs
       --no-color            no colours (also NO_COLOR)
+  -y, --yes                 confirm reset without being asked
+      --scratch URL         prove on fresh databases of this server, not the embedded engine
+      --schema PATH         the desired-schema file of diff and create --autogenerate (default schema.sql)
   -h, --help                help; strata COMMAND --help for one command
   -V, --version             the version
 Durations: 500ms, 2s, 1m; a bare number is seconds.
