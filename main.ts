@@ -141,7 +141,9 @@ async function main(argv: string[]): Promise<number> {
   };
   if (!name || name === "help") {
     const topic = args[0];
-    if (topic && !COMMANDS[topic]) return fail(out, unknownCommand(topic, Object.keys(COMMANDS)));
+    if (topic && !Object.hasOwn(COMMANDS, topic)) {
+      return fail(out, unknownCommand(topic, Object.keys(COMMANDS)));
+    }
     if (topic) return help(commandHelp(topic)!, topic);
     if (name || values.help) return help(mainHelp());
     if (out.json) {
@@ -150,7 +152,8 @@ async function main(argv: string[]): Promise<number> {
     out.raw(mainHelp());
     return 2;
   }
-  const command = COMMANDS[name];
+  // Own keys only: "constructor" or "__proto__" is no command.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) return fail(out, unknownCommand(name, Object.keys(COMMANDS)));
   if (values.help) return help(commandHelp(name)!, name);
   Deno.addSignalListener("SIGINT", () => {

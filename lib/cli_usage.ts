@@ -73,7 +73,7 @@ function quotedOption(message: string): string | null {
 
 /** The long name of `flag` (`-d` → `database`, `--dir` → `dir`), if it is known. */
 function longName(flag: string, options: Record<string, OptionSpec>): string | null {
-  if (flag.startsWith("--")) return flag.slice(2) in options ? flag.slice(2) : null;
+  if (flag.startsWith("--")) return Object.hasOwn(options, flag.slice(2)) ? flag.slice(2) : null;
   const short = flag.slice(1);
   return Object.entries(options).find(([, spec]) => spec.short === short)?.[0] ?? null;
 }
@@ -110,7 +110,7 @@ export function parseArgsFailure(
     if (spec?.type === "boolean" || /does not take an argument/.test(message)) {
       return usage(`Option ${shown} takes no value`, `Write ${shown} alone; ${help}`);
     }
-    const value = VALUE_NAMES[name ?? ""] ?? "VALUE";
+    const value = (name && Object.hasOwn(VALUE_NAMES, name) ? VALUE_NAMES[name] : null) ?? "VALUE";
     return usage(
       `Option ${shown} needs a value: ${shown} ${value}`,
       `A value that starts with "-" is written ${shown}=-VALUE`,

@@ -127,6 +127,8 @@ Deno.test("unknown options and commands, missing and unexpected values: exit 2 i
       [["status", "--verbose=yes"], /Option --verbose takes no value/],
       [["stauts"], /Unknown command "stauts" \(did you mean status\?\)/],
       [["help", "upgrad"], /Unknown command "upgrad" \(did you mean upgrade\?\)/],
+      [["constructor"], /Unknown command "constructor"/],
+      [["help", "__proto__"], /Unknown command "__proto__"/],
       [["frobnicate"], /Unknown command "frobnicate"/],
     ];
     const results = await Promise.all(

@@ -309,7 +309,7 @@ ${GLOBAL_HELP}`;
 }
 
 export function commandHelp(name: string): string | null {
-  const c = COMMANDS[name];
+  const c = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!c) return null;
   return `Usage: strata ${c.usage}
 
