@@ -10,6 +10,8 @@ import { redact } from "./lib/redact.ts";
 import { interruption } from "./lib/runner.ts";
 import { VERSION } from "./lib/version.ts";
 import { commandHelp, COMMANDS, mainHelp } from "./lib/commands/catalog.ts";
+import { parseArgsFailure, unknownCommand } from "./lib/cli_usage.ts";
+import { sqlFrame } from "./lib/failure.ts";
 import type { Flags } from "./lib/commands/context.ts";
 
 const OPTIONS = {
@@ -64,6 +66,12 @@ function fail(out: Output, error: unknown): number {
     }
     out.error(`${out.red("error:")} ${error.located}`);
     const details = error.details;
+    if (typeof details.statement === "string" && error.line) {
+      // psql's frame: the statement's line and, when the server gave a position, a caret under it.
+      const position = typeof details.position === "number" ? details.position : null;
+      const frame = sqlFrame(details.statement, position ?? 1, error.line);
+      for (const line of position === null ? frame.slice(0, 1) : frame) out.error(`  ${line}`);
+    }
     if (details.sqlstate) out.error(`  SQLSTATE ${details.sqlstate}`);
     if (details.detail) out.error(`  detail: ${details.detail}`);
     if (details.statement && out.verbose) out.error(`  statement: ${details.statement}`);
@@ -115,7 +123,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argList, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     const out = Output.detect({ "no-color": true, json: argv.includes("--json") });
-    return fail(out, usage((error as Error).message, "strata --help lists the options"));
+    return fail(out, parseArgsFailure(error, OPTIONS));
   }
   const { values, positionals } = parsed;
   const out = Output.detect(values);
@@ -125,18 +133,30 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [name, ...args] = positionals;
-  if (!name || name === "help") {
-    out.raw((args[0] ? commandHelp(args[0]) : null) ?? mainHelp());
-    return name || values.help ? 0 : 2;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    return fail(out, usage(`Unknown command "${name}"`, "strata --help lists the commands"));
-  }
-  if (values.help) {
-    out.raw(commandHelp(name)!);
+  // With --json, stdout is one JSON document: help text travels inside it.
+  const help = (text: string, command?: string) => {
+    if (out.json) {
+      out.document({ ok: true, ...(command ? { command } : {}), help: text }, { raw: true });
+    } else out.raw(text);
     return 0;
+  };
+  if (!name || name === "help") {
+    const topic = args[0];
+    if (topic && !Object.hasOwn(COMMANDS, topic)) {
+      return fail(out, unknownCommand(topic, Object.keys(COMMANDS)));
+    }
+    if (topic) return help(commandHelp(topic)!, topic);
+    if (name || values.help) return help(mainHelp());
+    if (out.json) {
+      return fail(out, usage("No command given", "strata --help lists the commands"));
+    }
+    out.raw(mainHelp());
+    return 2;
   }
+  // Own keys only: "constructor" or "__proto__" is no command.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) return fail(out, unknownCommand(name, Object.keys(COMMANDS)));
+  if (values.help) return help(commandHelp(name)!, name);
   Deno.addSignalListener("SIGINT", () => {
     if (interruption.requested) Deno.exit(130);
     interruption.requested = true;

@@ -44,6 +44,8 @@ export interface StatusFields {
   interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
   /** Indexes left INVALID (a failed `CREATE INDEX CONCURRENTLY`). */
   invalidIndexes: string[];
+  /** Pending revisions whose up section is still `create`'s untouched template. */
+  unwritten: string[];
   /** Baselines the next apply records without running them. */
   adopt: string[];
   /** Baselines whose replaced revisions this database applied only in part. */

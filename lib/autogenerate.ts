@@ -50,6 +50,14 @@ async function readDesired(path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
+    // A schema file that is not there is configuration (exit 2), not a damaged file.
+    if (error instanceof Deno.errors.NotFound) {
+      throw new StrataError("CONFIG", `The desired schema file ${path} does not exist`, {
+        hint: "Write the schema you want in schema.sql, or name the file with --schema PATH " +
+          '(or "schema" in strata.json, or STRATA_SCHEMA)',
+        details: { path },
+      });
+    }
     throw new StrataError(
       "FILE",
       `Cannot read the desired schema ${path}: ${(error as Error).message}`,

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { StrataError, usage } from "./errors.ts";
+import { cutList, StrataError, usage } from "./errors.ts";
 import {
   checksumOf,
   decodeUtf8,
@@ -456,8 +456,7 @@ export async function listBackups(root: string = DEFAULT_BACKUP_ROOT): Promise<B
  */
 export async function resolveBackup(root: string, ref: string): Promise<BackupInfo> {
   const all = await listBackups(root);
-  const names = (list: BackupInfo[]) =>
-    list.slice(0, 8).map((b) => b.id).join(", ") + (list.length > 8 ? ", …" : "");
+  const names = (list: BackupInfo[]) => cutList(list.map((b) => b.id), 8);
   if (all.length === 0) throw usage(`No backups in "${root}"`, "Make one with: strata backup");
   if (ref === "latest") {
     const latest = all.find((b) => !b.partial);

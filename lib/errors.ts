@@ -89,3 +89,9 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
 export function usage(message: string, hint?: string): StrataError {
   return new StrataError("USAGE", message, { hint });
 }
+
+/** `items` joined with ", ", cut after `max` with "… and N more". */
+export function cutList(items: string[], max = 10): string {
+  const shown = items.slice(0, max).join(", ");
+  return items.length > max ? `${shown} … and ${items.length - max} more` : shown;
+}

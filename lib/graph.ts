@@ -2,7 +2,7 @@
  * The revision graph: parents resolved (explicit, or the previous id when the
  * header names none), a deterministic topological order, heads and roots.
  */
-import { StrataError } from "./errors.ts";
+import { cutList, StrataError } from "./errors.ts";
 import type { MigrationFile } from "./migration_file.ts";
 
 export interface Graph {
@@ -196,7 +196,7 @@ export function resolveRevision(graph: Graph, spec: string): string {
     "USAGE",
     `Ambiguous revision prefix "${spec}" matches ${matches.length} revisions`,
     {
-      hint: "Candidates: " + matches.slice(0, 10).map((id) => graph.files.get(id)!.path).join(", "),
+      hint: "Candidates: " + cutList(matches.map((id) => graph.files.get(id)!.path)),
     },
   );
 }

@@ -122,10 +122,15 @@ export class Output {
     if (this.verbose && !this.#captured("debug", text)) this.error(this.dim(text));
   }
 
-  /** The one JSON document of a command (only with --json). */
-  document(doc: unknown): void {
+  /**
+   * The one JSON document of a command (only with --json). `raw`: it carries a
+   * SQL script or help text, where only configured secrets are masked (as `raw`).
+   */
+  document(doc: unknown, options: { raw?: boolean } = {}): void {
     if (this.#capture) this.#capture.document = doc;
-    else if (this.json) write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n");
+    else if (this.json) {
+      write(Deno.stdout, JSON.stringify(doc, null, 2) + "\n", options.raw ? redactSecrets : redact);
+    }
   }
 
   /** A progress bar on a terminal for long runs; nothing otherwise. */

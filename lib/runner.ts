@@ -10,7 +10,8 @@ import { mayBeControl, mayControlTransactions, scanStatements } from "./sql_scan
 import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
 import { StrataError } from "./errors.ts";
-import { firstCodeLine, revisionFailure } from "./failure.ts";
+import { assertNotTemplate } from "./template.ts";
+import { firstCodeLine, revisionFailure, statementAt } from "./failure.ts";
 import type { Graph } from "./graph.ts";
 import {
   deleteLedgerSql,
@@ -139,13 +140,19 @@ export async function sectionStatements(
     statements = await splitStatements(section.sql);
   } catch (error) {
     if (!(error instanceof SqlSyntaxError)) throw tooDeepAt(error, file.path, section.line);
+    const at = error.position ? statementAt(section.sql, error.position) : null;
     throw new StrataError(
       "MIGRATION_FAILED",
       `Cannot run revision "${file.id}": ${error.message}`,
       {
         file: file.path,
         line: section.line + error.line - 1,
-        details: { revision: file.id, sqlstate: "42601" },
+        details: {
+          revision: file.id,
+          sqlstate: "42601",
+          statement: at ? maskPasswordLiterals(at.statement) : undefined,
+          position: at?.position,
+        },
       },
     );
   }
@@ -351,6 +358,7 @@ export async function prepareSteps(
   const split = new Map<string, Statement[]>();
   for (const id of steps) {
     const file = graph.files.get(id)!;
+    if (direction === "up") assertNotTemplate(file);
     if (file.transaction === "none") split.set(id, await sectionStatements(file, direction));
     else await assertNoTransactionControl(file, direction);
   }

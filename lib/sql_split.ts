@@ -15,10 +15,13 @@ export interface Statement {
 
 export class SqlSyntaxError extends Error {
   line: number;
-  constructor(message: string, line: number) {
+  /** 1-based character (code point) position in the parsed text, when the parser gives one. */
+  position?: number;
+  constructor(message: string, line: number, position?: number) {
     super(message);
     this.name = "SqlSyntaxError";
     this.line = line;
+    this.position = position;
   }
 }
 
@@ -137,7 +140,8 @@ export async function splitStatements(section: string): Promise<Statement[]> {
     if (!pg.hasSqlDetails(e)) throw e;
     // cursorPosition is 0 both for "start of text" and "no position known"; line 1 fits both.
     // (sqlDetails.lineNumber is the line in the C scanner source, not in the SQL.)
-    throw new SqlSyntaxError(e.message, lineAtCodePoint(section, e.sqlDetails!.cursorPosition));
+    const cursor = e.sqlDetails!.cursorPosition;
+    throw new SqlSyntaxError(e.message, lineAtCodePoint(section, cursor), cursor || undefined);
   }
 
   // Parser locations are UTF-8 byte offsets; walk them in order, converting each byte range

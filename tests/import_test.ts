@@ -547,7 +547,7 @@ const REAL_TOOLS: Record<string, { bin: string; run: (url: string, path: string)
   },
   "node-pg-migrate": {
     bin: npmPath("node-pg-migrate", "bin", "node-pg-migrate.js"),
-    run: (url, path) => [
+    run: (_url, path) => [
       "node",
       npmPath("node-pg-migrate", "bin", "node-pg-migrate.js"),
       "up",

@@ -5,6 +5,7 @@
  */
 import type { Command, Context } from "./context.ts";
 import { positionals } from "./context.ts";
+import { usage } from "../errors.ts";
 
 /** The command `name` of a module, imported on first use. */
 function lazy<K extends string>(
@@ -108,8 +109,20 @@ export const COMMANDS: Record<string, CommandEntry> = {
     usage: "downgrade TARGET [--sql] [--dry-run]",
     help: MIGRATE_HELP,
     example: "strata downgrade -1",
-    run: async (ctx) =>
-      (await import("./migrate.ts")).migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
+    run: async (ctx) => {
+      if (ctx.args.length === 0) {
+        throw usage(
+          "downgrade needs a target",
+          "A target is -1 (one revision back), -N, a revision id or a unique prefix of one " +
+            "(roll back what follows it), or base (everything): strata downgrade -1",
+        );
+      }
+      return (await import("./migrate.ts")).migrate(
+        ctx,
+        "down",
+        target(ctx, null, "downgrade TARGET"),
+      );
+    },
   },
   current: {
     summary: "the revision(s) recorded in the database",
@@ -280,9 +293,14 @@ const GLOBAL_HELP = `Global options:
       --connect-timeout D   wait for a connection at most D (default 10s)
       --statement-timeout D statement_timeout for migrations (default none)
       --lock-wait D         lock_timeout for migrations' own statements (default none)
-      --json                one JSON document on stdout
+      --allow-out-of-order  apply revisions older than applied ones (with a warning)
+      --heads               several heads are normal (config multipleHeads)
+      --json                one JSON document on stdout (help and --sql output included)
   -v, --verbose             print each statement as it runs
       --no-color            no colours (also NO_COLOR)
+  -y, --yes                 confirm reset without being asked
+      --scratch URL         prove on fresh databases of this server, not the embedded engine
+      --schema PATH         the desired-schema file of diff and create --autogenerate (default schema.sql)
   -h, --help                help; strata COMMAND --help for one command
   -V, --version             the version
 Durations: 500ms, 2s, 1m; a bare number is seconds.
@@ -306,7 +324,7 @@ ${GLOBAL_HELP}`;
 }
 
 export function commandHelp(name: string): string | null {
-  const c = COMMANDS[name];
+  const c = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!c) return null;
   return `Usage: strata ${c.usage}
 

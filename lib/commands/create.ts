@@ -7,6 +7,7 @@ import { StrataError, usage } from "../errors.ts";
 import { buildGraph, resolveRevision } from "../graph.ts";
 import { loadMigrations } from "../migration_dir.ts";
 import { assertChangeable, Containment, ensureFolder, writeNewFile } from "../safe_fs.ts";
+import { TEMPLATE_DOWN, TEMPLATE_UP } from "../template.ts";
 import { type Context, positionals } from "./context.ts";
 
 function pad(n: number, width = 2): string {
@@ -104,10 +105,7 @@ export async function create(ctx: Context): Promise<number> {
   const id = newRevisionId(description, new Set(graph.files.keys()));
   const category = ctx.flags.category ??
     (parents[0] ? graph.files.get(parents[0])!.category : null);
-  const body = ctx.flags.empty ? { up: "", down: "" } : {
-    up: "-- SQL that applies this revision\n",
-    down: "-- SQL that undoes the up section exactly\n",
-  };
+  const body = ctx.flags.empty ? { up: "", down: "" } : { up: TEMPLATE_UP, down: TEMPLATE_DOWN };
   const path = await writeNew(ctx, id, category, renderRevision(description, parents, body));
   report(ctx, "create", id, path, parents);
   return 0;

@@ -71,16 +71,19 @@ async function offline(
   const result = plan(graph, state, direction, to);
   // The script shows what apply would run, so it refuses what apply would refuse.
   await prepareSteps(graph, direction, result.steps);
-  ctx.out.raw(
-    planSql(
-      graph,
-      names(ctx),
-      result,
-      `strata ${
-        direction === "up" ? "upgrade" : "downgrade"
-      } ${target} (offline: the state is assumed, not read)`,
-    ),
+  const label = direction === "up" ? "upgrade" : "downgrade";
+  const sql = planSql(
+    graph,
+    names(ctx),
+    result,
+    `strata ${label} ${target} (offline: the state is assumed, not read)`,
   );
+  // With --json the script travels inside the one document.
+  if (ctx.out.json) {
+    ctx.out.document({ ok: true, command: label, offline: true, steps: result.steps, sql }, {
+      raw: true,
+    });
+  } else ctx.out.raw(sql);
   return 0;
 }
 

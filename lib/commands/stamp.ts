@@ -4,7 +4,7 @@
  * revision whose file is gone (a branch abandoned after it ran on a shared
  * database), the one way out of that state short of editing the ledger.
  */
-import { StrataError, usage } from "../errors.ts";
+import { cutList, StrataError, usage } from "../errors.ts";
 import { ancestors, descendants, type Graph, inOrder, resolveRevision } from "../graph.ts";
 import {
   deleteLedgerSql,
@@ -101,7 +101,7 @@ function missingTarget(graph: Graph, missing: string[], spec: string): string | 
   if (matches.length > 1) {
     throw usage(
       `Ambiguous revision prefix "${spec}" matches ${matches.length} revisions without a file`,
-      `Candidates: ${matches.slice(0, 10).join(", ")}`,
+      `Candidates: ${cutList(matches)}`,
     );
   }
   return matches[0];

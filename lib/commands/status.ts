@@ -6,6 +6,7 @@ import type { Engine } from "../db/engine.ts";
 import type { Graph } from "../graph.ts";
 import { readJournal } from "../ledger.ts";
 import type { State } from "../state.ts";
+import { untouchedTemplateLine } from "../template.ts";
 import { type Context, names, readState, withGraphAndEngine } from "./context.ts";
 import type { CheckResult, StatusResult } from "../api_types.ts";
 
@@ -28,6 +29,8 @@ export interface StatusReport {
   /** Pending revisions whose last journal entry is a failure or an unfinished start. */
   interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
   invalidIndexes: string[];
+  /** Pending revisions whose up section is still create's template: apply refuses them. */
+  unwritten: string[];
   /** Baselines the next apply records without running (all they replace is applied). */
   adopt: string[];
   /** Baselines that replace revisions this database has only partly applied. */
@@ -86,6 +89,7 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     outOfOrder: state.outOfOrder,
     interrupted,
     invalidIndexes,
+    unwritten: state.pending.filter((id) => untouchedTemplateLine(graph.files.get(id)!) !== null),
     adopt: state.adopt,
     partial: state.partial,
     upToDate: isClean(state, graph, ctx.config.multipleHeads) && invalidIndexes.length === 0,
@@ -136,6 +140,9 @@ function print(ctx: Context, r: StatusReport): void {
         }`,
       ),
     );
+  }
+  for (const id of r.unwritten) {
+    out.line(out.red(`Still the template (write its SQL; apply refuses it): ${id}`));
   }
   for (const id of r.adopt) {
     out.line(`Baseline ${id}: everything it replaces is applied; the next apply records it`);

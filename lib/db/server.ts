@@ -52,8 +52,46 @@ const POOLER_HINT =
   "This looks like a transaction pooler (PgBouncer): session locks and settings do not " +
   "survive it. Point strata at the server directly (a direct URL, not the pooler's port)";
 
-function connectError(error: unknown, label: string, timeoutMs: number): StrataError {
+/** Whether strata or the client has a password to send: the URL, PGPASSWORD or a .pgpass line. */
+function passwordGiven(url: string, fromPgpass: string | undefined): boolean {
+  if (fromPgpass !== undefined || Deno.env.get("PGPASSWORD")) return true;
+  try {
+    const parsed = new URL(url);
+    return parsed.password !== "" || /[?&]password=/i.test(parsed.search);
+  } catch {
+    return true;
+  }
+}
+
+/** A database name as a shell word for the createdb hint. */
+function shellWord(name: string): string {
+  return /^[\w.-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`;
+}
+
+function connectError(
+  error: unknown,
+  label: string,
+  timeoutMs: number,
+  hasPassword = true,
+): StrataError {
   const e = error as ClientError;
+  // The server asked for a password (28P01 comes only from password authentication) and
+  // there was none to send: say so, rather than "authentication failed".
+  if (e?.code === "28P01" && !hasPassword) {
+    return new StrataError(
+      "CONNECT",
+      `Cannot connect to ${label}: no password given (URL, PGPASSWORD or ~/.pgpass)`,
+      {
+        hint:
+          "The server asks for a password: put it in the URL (postgres://user:PASSWORD@host/db), " +
+          "in PGPASSWORD, or in ~/.pgpass (or the file PGPASSFILE names)",
+        details: { reason: "NO_PASSWORD" },
+      },
+    );
+  }
+  const missing = e?.code === "3D000"
+    ? /database "(.*)" does not exist/.exec(e.message ?? "")
+    : null;
   const reasons: Record<string, [string, string]> = {
     ECONNREFUSED: ["connection refused", "Is the server running, and is the port right?"],
     ENOTFOUND: ["unknown host", "Check the host name in the URL"],
@@ -64,7 +102,12 @@ function connectError(error: unknown, label: string, timeoutMs: number): StrataE
     ],
     "28P01": ["password authentication failed", "Check the user and password"],
     "28000": ["authentication rejected", "Check pg_hba.conf and the user name"],
-    "3D000": ["database does not exist", "Create it first, e.g. createdb NAME"],
+    "3D000": missing
+      ? [
+        `database "${missing[1]}" does not exist`,
+        `Create it first: createdb ${shellWord(missing[1])} (with the same host, port and user)`,
+      ]
+      : ["database does not exist", "Create it first, e.g. createdb NAME"],
   };
   const pooler = /unsupported startup parameter/i.test(e?.message ?? "");
   const [reason, hint] = pooler
@@ -153,7 +196,7 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
     backendPid = first.pid;
   } catch (error) {
     sql.end({ timeout: 0 }).catch(() => {});
-    throw connectError(error, label, options.connectTimeoutMs);
+    throw connectError(error, label, options.connectTimeoutMs, passwordGiven(url, password));
   } finally {
     clearTimeout(timer);
   }
