@@ -120,3 +120,8 @@ export class Output {
     }
   }
 }
+
+/** "1 revision", "2 revisions": a count with its noun, never "revision(s)". */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

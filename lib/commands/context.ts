@@ -3,7 +3,13 @@
  * and check the files, open the configured database, read the ledger.
  */
 import { type Config, requireDatabase } from "../config.ts";
-import { ConnectionLost, type Engine, openEngine, SqlError } from "../db/engine.ts";
+import {
+  ConnectionLost,
+  embeddedNotCreated,
+  type Engine,
+  openEngine,
+  SqlError,
+} from "../db/engine.ts";
 import { StrataError, usage } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { buildGraph, type Graph } from "../graph.ts";
@@ -51,6 +57,19 @@ export function names(ctx: Context): LedgerNames {
 export interface OpenOptions {
   readOnly?: boolean;
 }
+
+/**
+ * The configured database is a `pglite:PATH` folder that holds no database
+ * yet: read-only commands say so and list everything as pending, creating
+ * nothing. Null otherwise; the printable name of the database when so.
+ */
+export async function notCreatedYet(ctx: Context): Promise<string | null> {
+  const url = ctx.config.database;
+  return url && (await embeddedNotCreated(url)) ? url : null;
+}
+
+/** The words every read-only command prints for a database not created yet. */
+export const NOT_CREATED = "not created yet: strata apply creates it";
 
 function open(ctx: Context, options: OpenOptions): Promise<Engine> {
   return openEngine(requireDatabase(ctx.config), {
