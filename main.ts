@@ -42,6 +42,7 @@ const OPTIONS = {
   schema: { type: "string" },
   autogenerate: { type: "boolean" },
   "fail-on": { type: "string" },
+  format: { type: "string" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;
@@ -117,6 +118,8 @@ async function main(argv: string[]): Promise<number> {
     return fail(out, usage((error as Error).message, "strata --help lists the options"));
   }
   const { values, positionals } = parsed;
+  // lint --format json is --json.
+  if (values.format === "json") values.json = true;
   const out = Output.detect(values);
   if (values.version) {
     out.document({ ok: true, version: VERSION });

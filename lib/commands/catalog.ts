@@ -247,12 +247,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
-    usage: "lint [REV ...] [--fail-on error|warning] [--json]",
+    usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",
     help:
       "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.\n" +
       "  --fail-on LEVEL  exit 3 on findings at or above LEVEL: error (default) or warning\n" +
-      '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)',
-    example: "strata lint --json",
+      '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)\n' +
+      "  --format FORMAT  text (default); json (as --json); github: GitHub Actions annotations\n" +
+      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning",
+    example: "strata lint --format github",
     run: lazy(() => import("./lint.ts"), "lint"),
   },
 };

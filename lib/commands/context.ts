@@ -33,6 +33,8 @@ export interface Flags {
   strict?: boolean;
   scratch?: string;
   autogenerate?: boolean;
+  /** lint's output: text, json, github or sarif. */
+  format?: string;
 }
 
 export interface Context {
