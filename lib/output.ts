@@ -81,6 +81,15 @@ export class Output {
     write(Deno.stdout, text, redactSecrets);
   }
 
+  /**
+   * A line said before a long wait (the embedded engine starting): on stdout
+   * with the other human lines, on stderr with --json so stdout stays one document.
+   */
+  notice(text: string): void {
+    if (this.json) this.error(this.dim(text));
+    else this.line(text);
+  }
+
   /** A warning on stderr, in both modes. */
   warn(text: string): void {
     this.#clearProgress();

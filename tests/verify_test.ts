@@ -27,7 +27,7 @@ import {
 type Json = any;
 
 /** A step's time as verify prints it: `(12ms)`, `(1.20s)`, `(1m3s)`. */
-const TIME = String.raw`\((?:\d+ms|\d+\.\d\ds|\d+m\d+s)\)`;
+const TIME = String.raw`\((?:\d+ms|\d+(?:\.\d{1,2})?s|\d+m(?:\d+s)?)\)`;
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -171,7 +171,7 @@ embeddedTest(
     for (const id of order) {
       assert.match(lineOf(human, id), new RegExp(`^✓ ${id} ${TIME}$`));
     }
-    assert.match(human.stdout, /^Verifying 13 revision\(s\) on pglite:memory/m);
+    assert.match(human.stdout, /^Verifying 13 revisions on pglite:memory/m);
     assert.match(
       human.stdout,
       /^13 of 13 revision\(s\) verified in \S+: 0 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
@@ -742,7 +742,7 @@ serverDirTest(
     // The human output says where it ran, password-free.
     const human = await strata(["verify", "--scratch", url], { cwd: planted });
     expectExit(human, 1, "verify --scratch (human)");
-    assert.match(human.stdout, /^Verifying 2 revision\(s\) on postgres:\/\/\S+\/strata_scratch_/m);
+    assert.match(human.stdout, /^Verifying 2 revisions on postgres:\/\/\S+\/strata_scratch_/m);
     assert.match(blockOf(human, INDEX_ID), /\+ index public\.things_name_idx/);
   },
 );

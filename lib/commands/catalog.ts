@@ -112,7 +112,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       (await import("./migrate.ts")).migrate(ctx, "down", target(ctx, null, "downgrade TARGET")),
   },
   current: {
-    summary: "the revision(s) recorded in the database",
+    summary: "the current revision recorded in the database (one per applied branch)",
     usage: "current",
     help: "The applied revisions that have no applied child.",
     example: "strata current --json",

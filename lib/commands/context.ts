@@ -168,6 +168,16 @@ export async function readState(
   return { rows: rows ?? [], state: compareState(graph, rows ?? []), ledgerExists: rows !== null };
 }
 
+/**
+ * Said before a proof starts the embedded engine (PGlite: seconds of start-up
+ * and hundreds of MiB), so the pause that follows is not mistaken for a hang.
+ * `--scratch URL` proves on a server instead: nothing to start.
+ */
+export function announceEngine(ctx: Context, purpose: string): void {
+  if (ctx.flags.scratch) return;
+  ctx.out.notice(`Starting the embedded engine (PGlite) to ${purpose}: this takes a few seconds`);
+}
+
 /** Between `min` and `max` positional arguments, else a usage error showing `usageLine`. */
 export function positionals(ctx: Context, min: number, max: number, usageLine: string): string[] {
   if (ctx.args.length < min || ctx.args.length > max) {

@@ -1,6 +1,7 @@
 /**
  * Read-only views: current, heads, history and show.
  */
+import { formatMs } from "../duration.ts";
 import { usage } from "../errors.ts";
 import { type Graph, resolveRevision } from "../graph.ts";
 import { type LedgerRow, readJournal } from "../ledger.ts";
@@ -197,7 +198,7 @@ export async function show(ctx: Context): Promise<number> {
     out.line(
       row
         ? `Applied:     ${doc.applied!.at} by ${row.applied_by}${
-          row.duration_ms !== null ? ` in ${row.duration_ms}ms` : ""
+          row.duration_ms !== null ? ` in ${formatMs(row.duration_ms)}` : ""
         }`
         : "Applied:     no",
     );
