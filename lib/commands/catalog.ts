@@ -50,7 +50,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "the database against the files: current, heads, pending, edited, missing",
     usage: "status [--heads] [--json]",
     help:
-      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.\n" +
+      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes. A pglite: folder not created\nyet is reported as such, everything pending; nothing is created.\n" +
       "  --heads   several heads are normal (config multipleHeads): up to date once all are applied",
     example: "strata status --database pglite:.strata/demo",
     run: lazy(() => import("./status.ts"), "status"),
@@ -67,7 +67,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   create: {
     summary: "new revision file YYYYMMDD_HHMM_slug.sql whose parent is the head",
     usage: 'create "description" [--category NAME] [--empty] [--autogenerate [--schema PATH]]',
-    help: "--category NAME  the category folder (default: the head's)\n" +
+    help: "Prints where the file went and why.\n" +
+      "--category NAME  the category folder (default: the head's; categories are optional)\n" +
       "--empty          no template comments in the sections\n" +
       "--autogenerate   fill up and down from the desired schema (config schema, default\n" +
       "                 schema.sql; --schema PATH): the SQL from head to it and back, proven on\n" +
@@ -128,7 +129,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   history: {
     summary: "the graph in order, newest first, with applied marks",
     usage: "history [--verbose] [-r FROM:TO]",
-    help: "Applied marks need a configured database; without one the files alone are listed.",
+    help: "Applied marks need a configured database; without one, or on a pglite: folder not\n" +
+      "created yet, the files alone are listed.",
     example: "strata history -r base:head --verbose",
     run: lazy(() => import("./inspect.ts"), "history"),
   },

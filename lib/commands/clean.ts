@@ -88,7 +88,7 @@ export async function clean(ctx: Context): Promise<number> {
   if (database) out.line(`Database ${database}`);
   announceEngine(
     ctx,
-    `prove the baseline builds the same schema as the ${replaced.length} revisions`,
+    `prove the baseline builds the same schema as the ${plural(replaced.length, "revision")}`,
   );
 
   const started = performance.now();
