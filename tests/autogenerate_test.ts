@@ -647,7 +647,7 @@ dirTest(
 );
 
 embeddedTest(
-  "diff says the embedded engine is starting before the pause: stdout, or stderr with --json",
+  "diff says on stderr that the embedded engine is starting (its stdout is the script)",
   async (dir) => {
     await writeMigration(
       join(dir, "migrations"),
@@ -661,7 +661,8 @@ embeddedTest(
       strata(["diff", "--json"], { cwd: dir }),
     ]);
     expectExit(human, 0, "diff");
-    assert.match(human.stdout, notice, dump(human));
+    assert.match(human.stderr, notice, dump(human));
+    assert.match(human.stdout, /^-- head -> schema\.sql\n-- up\n/, dump(human));
     assert.match(human.stdout, /ADD COLUMN name text/, dump(human));
     expectExit(json, 0, "diff --json");
     assert.match(json.stderr, notice, dump(json));

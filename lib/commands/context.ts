@@ -173,9 +173,16 @@ export async function readState(
  * and hundreds of MiB), so the pause that follows is not mistaken for a hang.
  * `--scratch URL` proves on a server instead: nothing to start.
  */
-export function announceEngine(ctx: Context, purpose: string): void {
+export function announceEngine(
+  ctx: Context,
+  purpose: string,
+  options: { stderr?: boolean } = {},
+): void {
   if (ctx.flags.scratch) return;
-  ctx.out.notice(`Starting the embedded engine (PGlite) to ${purpose}: this takes a few seconds`);
+  const text = `Starting the embedded engine (PGlite) to ${purpose}: this takes a few seconds`;
+  // A command whose stdout is a script (diff) says it on stderr, as --json does.
+  if (options.stderr) ctx.out.error(ctx.out.dim(text));
+  else ctx.out.notice(text);
 }
 
 /** Between `min` and `max` positional arguments, else a usage error showing `usageLine`. */
