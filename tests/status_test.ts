@@ -254,3 +254,32 @@ Deno.test("a fresh clone: status, check, current, history, show on a pglite fold
     await scratch.remove();
   }
 });
+
+Deno.test("status: 1 file, not 1 file(s); categories in folder order, top-level files as (root)", async () => {
+  const scratch = await scratchDir();
+  try {
+    const dir = scratch.path;
+    const migrations = join(dir, "migrations");
+    await writeMigration(join(migrations, "02_b"), RIGHT, revision(LEFT, "right_t"));
+    await writeMigration(migrations, ROOT, revision("", "root_t"));
+    await writeMigration(join(migrations, "01_a"), LEFT, revision(ROOT, "left_t"));
+    await writeConfig(dir, { database: "pglite:never-made" });
+    const r = await strata(["status"], { cwd: dir });
+    expectExit(r, 0, "status");
+    assert.match(
+      r.stdout,
+      /^Migrations: +migrations — 3 files \(\(root\) 1, 01_a 1, 02_b 1\)$/m,
+      dump(r),
+    );
+    const doc = parseJson(await strata(["status", "--json"], { cwd: dir }), "status --json");
+    assert.deepEqual(Object.entries(doc.categories), [[".", 1], ["01_a", 1], ["02_b", 1]]);
+
+    await Deno.remove(join(migrations, "02_b"), { recursive: true });
+    await Deno.remove(join(migrations, "01_a"), { recursive: true });
+    const one = await strata(["status"], { cwd: dir });
+    assert.match(one.stdout, /^Migrations: +migrations — 1 file \(\(root\) 1\)$/m, dump(one));
+    assert.match(one.stdout, /^Pending: +1$/m, dump(one));
+  } finally {
+    await scratch.remove();
+  }
+});
