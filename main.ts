@@ -45,6 +45,7 @@ const OPTIONS = {
   autogenerate: { type: "boolean" },
   "fail-on": { type: "string" },
   partial: { type: "boolean" },
+  format: { type: "string" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;
@@ -126,6 +127,8 @@ async function main(argv: string[]): Promise<number> {
     return fail(out, parseArgsFailure(error, OPTIONS));
   }
   const { values, positionals } = parsed;
+  // lint --format json is --json.
+  if (values.format === "json") values.json = true;
   const out = Output.detect(values);
   if (values.version) {
     out.document({ ok: true, version: VERSION });

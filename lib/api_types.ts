@@ -14,6 +14,8 @@ import type { ErrorCode } from "./errors.ts";
 export interface StatusFields {
   /** The database, password masked. */
   database: string;
+  /** False for a `pglite:` folder that holds no database yet: nothing applied, nothing created. */
+  created: boolean;
   /** Where the database URL came from (`--database`, `DATABASE_URL`, an option), or null. */
   source: string | null;
   /** The migrations folder. */
@@ -258,6 +260,8 @@ export interface LintFinding {
   file: string;
   /** The line in the file. */
   line: number;
+  /** 1-based column of the statement or clause on that line (1 for file-level findings). */
+  column: number;
   /** The revision id. */
   revision: string;
   /** The section the finding is in; null for the file as a whole. */

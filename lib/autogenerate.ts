@@ -4,6 +4,7 @@
  * then prove it on the head database — up gives exactly the desired schema,
  * down gives head back. Nothing is written by this module.
  */
+import { plural } from "./output.ts";
 import { StrataError } from "./errors.ts";
 import { annotateSections } from "./lint/annotate.ts";
 import { LOCK_RULES } from "./lint/rules_locks.ts";
@@ -102,7 +103,7 @@ async function loadDesired(engine: Engine, path: string, text: string): Promise<
 function proofFailure(what: string, diff: SchemaDiff): StrataError {
   return new StrataError(
     "PROOF_FAILED",
-    `Cannot prove the generated revision: ${what} (${diffCount(diff)} difference(s)):\n${
+    `Cannot prove the generated revision: ${what} (${plural(diffCount(diff), "difference")}):\n${
       formatDiff(diff).join("\n")
     }`,
     { hint: "Nothing was written. Write this change by hand (strata create)" },

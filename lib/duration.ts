@@ -30,8 +30,13 @@ function parseText(value: string, option: string): number {
   return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? "s"]);
 }
 
+/**
+ * The one way strata prints a duration, measured or configured, in the units
+ * the options take: `850ms`, `2s`, `2.35s`, `1m`, `1m5s`.
+ */
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
-  return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2).replace(/\.?0+$/, "")}s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m${seconds % 60 ? `${seconds % 60}s` : ""}`;
 }

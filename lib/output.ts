@@ -103,6 +103,15 @@ export class Output {
     write(Deno.stdout, text, redactSecrets);
   }
 
+  /**
+   * A line said before a long wait (the embedded engine starting): on stdout
+   * with the other human lines, on stderr with --json so stdout stays one document.
+   */
+  notice(text: string): void {
+    if (this.json) this.error(this.dim(text));
+    else this.line(text);
+  }
+
   /** A warning on stderr, in both modes. */
   warn(text: string): void {
     if (this.#captured("warn", text)) return;
@@ -150,4 +159,9 @@ export class Output {
       this.#progressShown = false;
     }
   }
+}
+
+/** "1 revision", "2 revisions": a count with its noun, never "revision(s)". */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
 }

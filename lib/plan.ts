@@ -2,6 +2,7 @@
  * What to run for a target: the revisions to apply or to roll back, in order.
  * Targets as in Alembic: head, heads, base, an id or unique prefix, +N, -N, rev+N.
  */
+import { plural } from "./output.ts";
 import { StrataError, usage } from "./errors.ts";
 import { ancestors, descendants, type Graph, inOrder, resolveRevision } from "./graph.ts";
 import type { State } from "./state.ts";
@@ -60,7 +61,7 @@ export function planUpgrade(graph: Graph, state: State, target: string): Plan {
     const n = Number(relative[2]);
     if (n > steps.length) {
       throw usage(
-        `Cannot upgrade ${target}: only ${steps.length} revision(s) pending`,
+        `Cannot upgrade ${target}: only ${plural(steps.length, "revision")} pending`,
         "Use: strata upgrade heads",
       );
     }
@@ -95,7 +96,7 @@ export function planDowngrade(graph: Graph, state: State, target: string): Plan 
     const n = Number(relative[2]);
     if (n > appliedNewestFirst.length) {
       throw usage(
-        `Cannot downgrade ${target}: only ${appliedNewestFirst.length} revision(s) applied`,
+        `Cannot downgrade ${target}: only ${plural(appliedNewestFirst.length, "revision")} applied`,
         "Use: strata downgrade base",
       );
     }

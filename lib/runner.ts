@@ -23,7 +23,7 @@ import {
   recordSql,
 } from "./ledger.ts";
 import type { MigrationFile } from "./migration_file.ts";
-import type { Output } from "./output.ts";
+import { type Output, plural } from "./output.ts";
 import type { Direction } from "./plan.ts";
 import { maskPasswordLiterals, redact } from "./redact.ts";
 
@@ -385,7 +385,7 @@ export async function runSteps(
     if (interruption.requested) {
       throw new StrataError(
         "INTERRUPTED",
-        `Interrupted after ${done.length} of ${steps.length} revisions`,
+        `Interrupted after ${done.length} of ${plural(steps.length, "revision")}`,
         {
           hint: "Nothing is half-applied; run the command again to continue",
         },

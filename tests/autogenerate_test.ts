@@ -17,6 +17,7 @@ import { snapshot } from "../lib/schema/snapshot.ts";
 import {
   type CliResult,
   dump,
+  embeddedTest,
   expectExit,
   parseJson,
   queryDb,
@@ -642,5 +643,29 @@ dirTest(
     assert.match(partitioned.stderr, /Nothing was written/);
 
     assert.deepEqual(await listing(dir), before, "nothing written");
+  },
+);
+
+embeddedTest(
+  "diff says on stderr that the embedded engine is starting (its stdout is the script)",
+  async (dir) => {
+    await writeMigration(
+      join(dir, "migrations"),
+      "20240101_0000_items",
+      "-- parents:\n-- up\nCREATE TABLE items (id int);\n-- down\nDROP TABLE items;\n",
+    );
+    await Deno.writeTextFile(join(dir, "schema.sql"), "CREATE TABLE items (id int, name text);\n");
+    const notice = /^Starting the embedded engine \(PGlite\) to build head and schema\.sql/;
+    const [human, json] = await Promise.all([
+      strata(["diff"], { cwd: dir }),
+      strata(["diff", "--json"], { cwd: dir }),
+    ]);
+    expectExit(human, 0, "diff");
+    assert.match(human.stderr, notice, dump(human));
+    assert.match(human.stdout, /^-- head -> schema\.sql\n-- up\n/, dump(human));
+    assert.match(human.stdout, /ADD COLUMN name text/, dump(human));
+    expectExit(json, 0, "diff --json");
+    assert.match(json.stderr, notice, dump(json));
+    assert.equal(parseJson(json, "diff --json").changes, true);
   },
 );

@@ -331,7 +331,13 @@ embeddedTest(
     const clean = await run("clean", "3");
     expectExit(clean, 0, "clean 3");
     assert.ok(clean.stdout.includes(`${BASELINE}.sql`), dump(clean));
-    assert.match(clean.stdout, /Squash 7 revision/);
+    assert.match(clean.stdout, /Squash 7 revisions/);
+    // The plan speaks first, then the engine's start-up, then the proof's result.
+    const at = (text: string) => clean.stdout.indexOf(text);
+    assert.ok(at("Squash 7 revisions") >= 0, dump(clean));
+    assert.ok(at("Squash 7 revisions") < at("Keep 3:"), dump(clean));
+    assert.ok(at("Keep 3:") < at("Starting the embedded engine (PGlite) to prove"), dump(clean));
+    assert.ok(at("Starting the embedded engine") < at("Proof: the baseline"), dump(clean));
     assert.match(clean.stdout, /Backed up to/);
     const backupId = (await names(join(dir, "versions_backup")))[0];
     assert.ok(clean.stdout.includes(backupId), dump(clean));

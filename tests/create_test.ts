@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { newRevisionId, renderRevision, slugify } from "../lib/commands/create.ts";
 import { loadMigrations } from "../lib/migration_dir.ts";
 import { parseMigration, REVISION_ID_REGEXP } from "../lib/migration_file.ts";
-import { errorOf } from "./helpers.ts";
+import { dump, errorOf, expectExit, parseJson, scratchDir, strata } from "./helpers.ts";
 
 const NOW = new Date(Date.UTC(2024, 11, 19, 14, 5, 7)); // 2024-12-19 14:05:07 UTC
 
@@ -211,5 +211,52 @@ Deno.test("a created revision loads from disk with its id, parents and category"
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------- where create puts a file
+
+Deno.test("init writes the category folders; create says where each file went and why", async () => {
+  const scratch = await scratchDir();
+  try {
+    const run = (...args: string[]) => strata(args, { cwd: scratch.path });
+    const init = await run("init", "--database", "pglite:memory");
+    expectExit(init, 0, "init");
+    for (
+      const category of ["01_foundation", "02_core_features", "03_extensions", "04_optimizations"]
+    ) {
+      assert.ok((await Deno.stat(join(scratch.path, "migrations", category))).isDirectory);
+    }
+    assert.match(init.stdout, /Category folders are optional/, dump(init));
+
+    const first = await run("create", "first");
+    expectExit(first, 0, "create first");
+    assert.match(
+      first.stdout,
+      /^Created migrations\/\d{8}_\d{4,6}_first\.sql\n {2}at the top level of migrations\/ \(the first revision\); --category NAME puts it in a category folder \(optional\)\n$/,
+      dump(first),
+    );
+    const chosen = await run("create", "chosen", "--category", "02_core_features", "--json");
+    expectExit(chosen, 0, "create --category");
+    const doc = parseJson(chosen, "create --category --json");
+    assert.equal(doc.category, "02_core_features");
+    assert.equal(doc.categoryFrom, "option");
+    assert.match(doc.path, /^migrations\/02_core_features\//);
+
+    const follows = await run("create", "follows");
+    expectExit(follows, 0, "create after a categorized head");
+    assert.match(
+      follows.stdout,
+      new RegExp(
+        `^Created migrations/02_core_features/\\d{8}_\\d{4,6}_follows\\.sql\\n {2}in 02_core_features/ ` +
+          `\\(the category of the head, ${doc.revision}\\); --category NAME chooses another\\n$`,
+      ),
+      dump(follows),
+    );
+    const followsDoc = parseJson(await run("create", "again", "--json"), "create --json");
+    assert.equal(followsDoc.category, "02_core_features");
+    assert.equal(followsDoc.categoryFrom, "head");
+  } finally {
+    await scratch.remove();
   }
 });

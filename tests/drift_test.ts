@@ -51,7 +51,7 @@ function expectDrifted(human: CliResult, json: CliResult, doc: Json, applied: nu
     /^\s+- index public\.reviews_reviewer_idx: CREATE INDEX reviews_reviewer_idx ON public\.reviews/m,
     dump(human),
   );
-  assert.match(human.stdout, /differs from its \d+ applied revision\(s\) in 2 object\(s\)/);
+  assert.match(human.stdout, /differs from its \d+ applied revisions in 2 objects/);
   assert.doesNotMatch(human.stdout, /strata_ledger|strata_journal/, "the ledger is not drift");
 
   expectExit(json, 3, "drift --json after changes by hand");
@@ -114,7 +114,13 @@ serverDirTest(
 
     const untouched = await driftBoth(dir, env);
     expectExit(untouched.human, 0, "drift on an untouched database");
-    assert.match(untouched.human.stdout, /^No drift: .* matches its 13 applied revision\(s\)$/m);
+    assert.match(untouched.human.stdout, /^No drift: .* matches its 13 applied revisions$/m);
+    // The engine's start-up is announced first: on stdout, or on stderr with --json.
+    assert.match(
+      untouched.human.stdout,
+      /^Starting the embedded engine \(PGlite\) to rebuild what 13 applied revisions should give/,
+    );
+    assert.match(untouched.json.stderr, /Starting the embedded engine \(PGlite\)/);
     expectClean(untouched.json, untouched.doc, 13);
     assert.equal(untouched.doc.database, url);
 

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { type Finding, lintRevision } from "../lib/lint/lint.ts";
 import { RULES } from "../lib/lint/rules.ts";
+import { githubAnnotations } from "../lib/lint/report.ts";
 import { type Memory, newMemory } from "../lib/lint/state.ts";
 import { parseMigration } from "../lib/migration_file.ts";
 import {
@@ -557,6 +558,7 @@ Deno.test("strata lint --json: one document with ok, findings and counts", async
     );
     const [finding] = doc.findings;
     assert.deepEqual(Object.keys(finding).sort(), [
+      "column",
       "file",
       "instead",
       "line",
@@ -648,38 +650,138 @@ Deno.test("strata lint: a file that does not parse is a finding with its line, n
   });
 });
 
-// The example migrations are hand-written and reasonable: no errors. The warnings are real
-// on big tables: indexes built and dropped without CONCURRENTLY, and a SET NOT NULL that
-// scans users (the column was added and backfilled in the same revision).
-const EXAMPLE_FINDINGS = [
-  "20240318_1400_backfill_display_name.sql:21 adding-not-nullable-field",
-  "20240402_0900_notification_indexes.sql:5 require-concurrent-index-creation",
-  "20240402_0900_notification_indexes.sql:8 require-concurrent-index-creation",
-  "20240402_0900_notification_indexes.sql:10 require-concurrent-index-deletion",
-  "20240402_0900_notification_indexes.sql:11 require-concurrent-index-deletion",
-  "20240409_1100_pull_request_indexes.sql:4 require-concurrent-index-creation",
-  "20240409_1100_pull_request_indexes.sql:5 require-concurrent-index-creation",
-  "20240409_1100_pull_request_indexes.sql:6 require-concurrent-index-creation",
-  "20240409_1100_pull_request_indexes.sql:7 require-concurrent-index-creation",
-  "20240409_1100_pull_request_indexes.sql:9 require-concurrent-index-deletion",
-  "20240409_1100_pull_request_indexes.sql:10 require-concurrent-index-deletion",
-  "20240409_1100_pull_request_indexes.sql:11 require-concurrent-index-deletion",
-  "20240409_1100_pull_request_indexes.sql:12 require-concurrent-index-deletion",
-];
-
-Deno.test("strata lint on the example migrations: warnings only, exit 0", async () => {
+// The example migrations are what a newcomer copies: they lint clean, with no warning. Their
+// indexes are built and dropped CONCURRENTLY in `transaction: none` revisions; the one SET NOT
+// NULL carries an allow comment with its reason (users is locked by the ADD COLUMN already).
+Deno.test("strata lint on the example migrations: clean, exit 0, in every format", async () => {
   const scratch = await scratchDir();
   try {
-    const r = await strata(["lint", "--dir", EXAMPLES, "--json"], { cwd: scratch.path });
+    const run = (...args: string[]) =>
+      strata(["lint", "--dir", EXAMPLES, ...args], {
+        cwd: scratch.path,
+      });
+    const r = await run("--json");
     expectExit(r, 0, "strata lint on the examples");
     const doc = parseJson(r, "strata lint on the examples");
     assert.equal(doc.revisions, 13);
-    assert.deepEqual(doc.counts, { error: 0, warning: EXAMPLE_FINDINGS.length });
+    assert.deepEqual(doc.counts, { error: 0, warning: 0 });
     assert.deepEqual(
       doc.findings.map((f: Finding) => `${basename(f.file)}:${f.line} ${f.rule}`),
-      EXAMPLE_FINDINGS,
+      [],
     );
+    const text = await run();
+    expectExit(text, 0, "strata lint on the examples, text");
+    assert.equal(text.stdout, "13 revisions linted: 0 errors, 0 warnings\n");
+    const github = await run("--format", "github");
+    expectExit(github, 0, "--format github on the examples");
+    assert.equal(github.stdout, "13 revisions linted: 0 errors, 0 warnings\n");
+    const sarif = await run("--format", "sarif");
+    expectExit(sarif, 0, "--format sarif on the examples");
+    assert.deepEqual(JSON.parse(sarif.stdout).runs[0].results, []);
   } finally {
     await scratch.remove();
   }
+});
+
+// ---------------------------------------------------------------------------
+// lint in CI: --format github (annotations) and --format sarif (code scanning)
+
+const CI_FILES = {
+  "20240101_0000_users":
+    "-- message: users\n-- parents:\n-- up\nCREATE TABLE users (id int, code char(3));\n" +
+    "-- down\nDROP TABLE users;\n",
+  "20240102_0000_drop":
+    "-- message: drop, with 50% off: a, b\n-- parents: 20240101_0000_users\n-- up\n" +
+    "SELECT 1;\n  ALTER TABLE users DROP COLUMN code;\n-- down\nSELECT 1;\n",
+};
+
+Deno.test("lint --format github: one annotation per finding, error and warning levels, escaped", async () => {
+  await withMigrations(CI_FILES, async (cwd) => {
+    const r = await strata(["lint", "--format", "github"], { cwd });
+    expectExit(r, 3, "an error-level finding fails");
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 3, dump(r));
+    assert.match(
+      lines[0],
+      /^::warning file=migrations\/20240101_0000_users\.sql,line=4,col=29,title=strata lint ban-char-field::.*char\(n\).*%0Awhy: .*%0Ainstead: /,
+    );
+    // The DROP COLUMN clause sits after two spaces and "ALTER TABLE users ".
+    assert.match(
+      lines[1],
+      /^::error file=migrations\/20240102_0000_drop\.sql,line=5,col=\d+,title=strata lint ban-drop-column::/,
+    );
+    assert.ok(!/[\r]/.test(r.stdout));
+    assert.equal(lines[2], "2 revisions linted: 1 error, 1 warning");
+    // Nothing but annotations and the summary: no human finding lines.
+    assert.ok(!r.stdout.includes("    why:"), dump(r));
+  });
+});
+
+Deno.test("lint --format sarif: a SARIF 2.1.0 log with rules, results and locations", async () => {
+  await withMigrations(CI_FILES, async (cwd) => {
+    const r = await strata(["lint", "--format", "sarif"], { cwd });
+    expectExit(r, 3, "an error-level finding fails");
+    const log = JSON.parse(r.stdout);
+    assert.equal(log.version, "2.1.0");
+    assert.match(log.$schema, /sarif-2\.1\.0/);
+    const [run] = log.runs;
+    assert.equal(run.tool.driver.name, "strata");
+    const ruleIds = run.tool.driver.rules.map((rule: { id: string }) => rule.id);
+    assert.deepEqual(ruleIds, RULES.map((rule) => rule.id));
+    assert.equal(run.results.length, 2);
+    const [warning, error] = run.results;
+    assert.equal(warning.ruleId, "ban-char-field");
+    assert.equal(warning.level, "warning");
+    assert.equal(ruleIds[warning.ruleIndex], "ban-char-field");
+    assert.deepEqual(warning.locations[0].physicalLocation, {
+      artifactLocation: { uri: "migrations/20240101_0000_users.sql", uriBaseId: "SRCROOT" },
+      region: { startLine: 4, startColumn: 29 }, // "code char(3)" on its line
+    });
+    assert.equal(error.ruleId, "ban-drop-column");
+    assert.equal(error.level, "error");
+    const region = error.locations[0].physicalLocation.region;
+    assert.equal(region.startLine, 5);
+    assert.ok(region.startColumn > 1, "the column of the clause on its line");
+    assert.equal(
+      run.tool.driver.rules[error.ruleIndex].defaultConfiguration.level,
+      "error",
+    );
+  });
+});
+
+Deno.test("lint --format: json is --json; a bad value or a clash with --json is a usage error", async () => {
+  await withMigrations(CI_FILES, async (cwd) => {
+    const asJson = await strata(["lint", "--format", "json"], { cwd });
+    expectExit(asJson, 3, "--format json");
+    const doc = parseJson(asJson, "--format json");
+    assert.equal(doc.counts.error, 1);
+    assert.equal(doc.findings[1].column > 1, true);
+    const bad = await strata(["lint", "--format", "xml"], { cwd });
+    expectExit(bad, 2, "--format xml");
+    assert.match(bad.stderr, /Invalid value "xml" for --format/);
+    assert.match(bad.stderr, /text, json, github, sarif/);
+    const clash = await strata(["lint", "--format", "sarif", "--json"], { cwd });
+    expectExit(clash, 2, "--format sarif --json");
+    assert.equal(parseJson(clash, "clash").error.code, "USAGE");
+  });
+});
+
+Deno.test("githubAnnotations escapes %, CR and LF in messages, and also : and , in properties", () => {
+  const finding: Finding = {
+    rule: "ban-drop-table",
+    severity: "error",
+    file: "db/a,b:c/20240101_0000_x.sql",
+    line: 7,
+    column: 3,
+    revision: "20240101_0000_x",
+    section: "up",
+    message: 'DROP TABLE "50%"\r\nnext',
+    why: "data: lost, for good",
+    instead: "keep it",
+  };
+  assert.equal(
+    githubAnnotations([finding]),
+    "::error file=db/a%2Cb%3Ac/20240101_0000_x.sql,line=7,col=3,title=strata lint ban-drop-table::" +
+      'DROP TABLE "50%25"%0D%0Anext%0Awhy: data: lost, for good%0Ainstead: keep it\n',
+  );
 });

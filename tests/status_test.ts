@@ -9,11 +9,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   type CliResult,
+  copyExamples,
   dump,
   embeddedTest,
   expectExit,
   parseJson,
   queryDb,
+  scratchDir,
   serverDirTest,
   strata,
   writeMigration,
@@ -178,3 +180,106 @@ serverDirTest(
     assert.deepEqual(backups, [], "no backup taken either");
   },
 );
+
+Deno.test("a fresh clone: status, check, current, history, show on a pglite folder not created yet create nothing", async () => {
+  const scratch = await scratchDir();
+  try {
+    const dir = scratch.path;
+    await copyExamples(dir);
+    await writeConfig(dir, { database: "pglite:.strata/demo" });
+    const run = (...args: string[]) => strata(args, { cwd: dir });
+    const pending = [
+      "20240105_0900_initial_users",
+      "20240416_1500_points_ledger_user_index",
+    ];
+
+    const status = await run("status");
+    expectExit(status, 0, "status");
+    assert.match(status.stdout, /pglite:\.strata\/demo .*not created yet/, dump(status));
+    assert.match(status.stdout, /Applied: +0\nPending: +13\n/, dump(status));
+    for (const id of pending) assert.match(status.stdout, new RegExp(`• ${id}`), dump(status));
+    const statusJson = await run("status", "--json");
+    const doc = parseJson(statusJson, "status --json");
+    assert.equal(doc.created, false);
+    assert.equal(doc.pending.length, 13);
+    assert.equal(doc.pending[0], pending[0]);
+    assert.equal(doc.upToDate, false);
+    const checked = await run("check", "--json");
+    expectExit(checked, 3, "check: everything pending");
+    assert.equal(parseJson(checked, "check --json").created, false);
+
+    const current = await run("current");
+    expectExit(current, 0, "current");
+    assert.match(current.stdout, /nothing applied; pglite:\.strata\/demo not created yet/);
+    assert.deepEqual(parseJson(await run("current", "--json"), "current --json"), {
+      ok: true,
+      command: "current",
+      created: false,
+      current: [],
+      missing: [],
+    });
+
+    const history = await run("history");
+    expectExit(history, 0, "history");
+    assert.match(history.stdout, /not created yet/);
+    // Listed without applied marks (neither ✔ nor ·).
+    assert.match(
+      history.stdout,
+      /^ {2}20240416_1500_points_ledger_user_index \(head\)/m,
+      dump(history),
+    );
+    assert.ok(!/[✔·]/.test(history.stdout), dump(history));
+    const historyDoc = parseJson(await run("history", "--json"), "history --json");
+    assert.equal(historyDoc.created, false);
+    assert.equal(historyDoc.revisions.length, 13);
+    assert.ok(historyDoc.revisions.every((r: { applied: unknown }) => r.applied === null));
+
+    const show = await run("show", "20240105");
+    expectExit(show, 0, "show");
+    assert.match(show.stdout, /Applied: +no \(pglite:\.strata\/demo not created yet/, dump(show));
+    assert.match(show.stdout, /CREATE TABLE users/);
+    const showDoc = parseJson(await run("show", "20240105", "--json"), "show --json");
+    assert.equal(showDoc.created, false);
+    assert.equal(showDoc.applied, null);
+
+    // Nothing was created: no folder, no lock file.
+    await assert.rejects(Deno.lstat(join(dir, ".strata")), Deno.errors.NotFound);
+
+    // After apply the same commands read the database.
+    expectExit(await run("apply"), 0, "apply");
+    const after = parseJson(await run("status", "--json"), "status after apply");
+    assert.equal(after.created, true);
+    assert.equal(after.upToDate, true);
+  } finally {
+    await scratch.remove();
+  }
+});
+
+Deno.test("status: 1 file, not 1 file(s); categories in folder order, top-level files as (root)", async () => {
+  const scratch = await scratchDir();
+  try {
+    const dir = scratch.path;
+    const migrations = join(dir, "migrations");
+    await writeMigration(join(migrations, "02_b"), RIGHT, revision(LEFT, "right_t"));
+    await writeMigration(migrations, ROOT, revision("", "root_t"));
+    await writeMigration(join(migrations, "01_a"), LEFT, revision(ROOT, "left_t"));
+    await writeConfig(dir, { database: "pglite:never-made" });
+    const r = await strata(["status"], { cwd: dir });
+    expectExit(r, 0, "status");
+    assert.match(
+      r.stdout,
+      /^Migrations: +migrations — 3 files \(\(root\) 1, 01_a 1, 02_b 1\)$/m,
+      dump(r),
+    );
+    const doc = parseJson(await strata(["status", "--json"], { cwd: dir }), "status --json");
+    assert.deepEqual(Object.entries(doc.categories), [[".", 1], ["01_a", 1], ["02_b", 1]]);
+
+    await Deno.remove(join(migrations, "02_b"), { recursive: true });
+    await Deno.remove(join(migrations, "01_a"), { recursive: true });
+    const one = await strata(["status"], { cwd: dir });
+    assert.match(one.stdout, /^Migrations: +migrations — 1 file \(\(root\) 1\)$/m, dump(one));
+    assert.match(one.stdout, /^Pending: +1$/m, dump(one));
+  } finally {
+    await scratch.remove();
+  }
+});

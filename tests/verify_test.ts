@@ -27,7 +27,7 @@ import {
 type Json = any;
 
 /** A step's time as verify prints it: `(12ms)`, `(1.20s)`, `(1m3s)`. */
-const TIME = String.raw`\((?:\d+ms|\d+\.\d\ds|\d+m\d+s)\)`;
+const TIME = String.raw`\((?:\d+ms|\d+(?:\.\d{1,2})?s|\d+m(?:\d+s)?)\)`;
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -171,10 +171,19 @@ embeddedTest(
     for (const id of order) {
       assert.match(lineOf(human, id), new RegExp(`^✓ ${id} ${TIME}$`));
     }
-    assert.match(human.stdout, /^Verifying 13 revision\(s\) on pglite:memory/m);
+    assert.match(human.stdout, /^Verifying 13 revisions on pglite:memory/m);
+    // It speaks before the pause of the engine's start-up: first line on stdout, or on stderr
+    // with --json (stdout stays one document).
     assert.match(
       human.stdout,
-      /^13 of 13 revision\(s\) verified in \S+: 0 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
+      /^Starting the embedded engine \(PGlite\) to verify 13 revisions: this takes a few seconds\nVerifying 13/,
+      dump(human),
+    );
+    assert.match(json.stderr, /Starting the embedded engine \(PGlite\) to verify 13 revisions/);
+    assert.doesNotMatch(json.stdout, /Starting the embedded engine/);
+    assert.match(
+      human.stdout,
+      /^13 of 13 revisions verified in \S+: 0 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
       dump(human),
     );
     assert.doesNotMatch(human.stdout + human.stderr, /: irreversible|does not restore/);
@@ -222,7 +231,7 @@ embeddedTest(
     assert.match(lineOf(human, LAST_ID), /^✓ /);
     assert.match(
       human.stdout,
-      /^2 of 5 revision\(s\) verified in \S+: 3 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
+      /^2 of 5 revisions verified in \S+: 3 structural, 0 comment only, 0 function text only, 0 irreversible$/m,
     );
     // Each revision's block names its own object, and only that one.
     const index = blockOf(human, INDEX_ID);
@@ -397,7 +406,7 @@ embeddedTest(
     assert.match(
       human.stdout,
       new RegExp(
-        "^2 of 7 revision\\(s\\) verified in \\S+: 1 structural, 2 comment only, " +
+        "^2 of 7 revisions verified in \\S+: 1 structural, 2 comment only, " +
           `1 function text only, 0 irreversible, 1 failed \\(${TYPO_ID}\\)$`,
         "m",
       ),
@@ -508,7 +517,7 @@ embeddedTest(
     assert.match(lineOf(human, REINDENT_ID), /^! .*\(function text only\)$/);
     assert.match(
       human.stdout,
-      /^2 of 4 revision\(s\) verified in \S+: 0 structural, 1 comment only, 1 function text only, 0 irreversible$/m,
+      /^2 of 4 revisions verified in \S+: 0 structural, 1 comment only, 1 function text only, 0 irreversible$/m,
     );
     assert.match(human.stdout, /fail with --strict/);
 
@@ -586,7 +595,7 @@ embeddedTest(
     assert.match(lineOf(human, LAST_ID), /^✓ /, "verification goes on after them");
     assert.match(
       human.stdout,
-      /^2 of 4 revision\(s\) verified in \S+: 0 structural, 0 comment only, 0 function text only, 2 irreversible$/m,
+      /^2 of 4 revisions verified in \S+: 0 structural, 0 comment only, 0 function text only, 2 irreversible$/m,
     );
 
     expectExit(strictJson, 1, "verify --strict --json");
@@ -742,7 +751,7 @@ serverDirTest(
     // The human output says where it ran, password-free.
     const human = await strata(["verify", "--scratch", url], { cwd: planted });
     expectExit(human, 1, "verify --scratch (human)");
-    assert.match(human.stdout, /^Verifying 2 revision\(s\) on postgres:\/\/\S+\/strata_scratch_/m);
+    assert.match(human.stdout, /^Verifying 2 revisions on postgres:\/\/\S+\/strata_scratch_/m);
     assert.match(blockOf(human, INDEX_ID), /\+ index public\.things_name_idx/);
   },
 );

@@ -51,7 +51,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "the database against the files: current, heads, pending, edited, missing",
     usage: "status [--heads] [--json]",
     help:
-      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes.\n" +
+      "Read-only; takes no lock. Lists pending revisions, edited or missing files,\nout-of-order revisions, interrupted runs and invalid indexes. A pglite: folder not created\nyet is reported as such, everything pending; nothing is created.\n" +
       "  --heads   several heads are normal (config multipleHeads): up to date once all are applied",
     example: "strata status --database pglite:.strata/demo",
     run: lazy(() => import("./status.ts"), "status"),
@@ -68,7 +68,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   create: {
     summary: "new revision file YYYYMMDD_HHMM_slug.sql whose parent is the head",
     usage: 'create "description" [--category NAME] [--empty] [--autogenerate [--schema PATH]]',
-    help: "--category NAME  the category folder (default: the head's)\n" +
+    help: "Prints where the file went and why.\n" +
+      "--category NAME  the category folder (default: the head's; categories are optional)\n" +
       "--empty          no template comments in the sections\n" +
       "--autogenerate   fill up and down from the desired schema (config schema, default\n" +
       "                 schema.sql; --schema PATH): the SQL from head to it and back, proven on\n" +
@@ -125,7 +126,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     },
   },
   current: {
-    summary: "the revision(s) recorded in the database",
+    summary: "the current revision recorded in the database (one per applied branch)",
     usage: "current",
     help: "The applied revisions that have no applied child.",
     example: "strata current --json",
@@ -141,7 +142,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   history: {
     summary: "the graph in order, newest first, with applied marks",
     usage: "history [--verbose] [-r FROM:TO]",
-    help: "Applied marks need a configured database; without one the files alone are listed.",
+    help: "Applied marks need a configured database; without one, or on a pglite: folder not\n" +
+      "created yet, the files alone are listed.",
     example: "strata history -r base:head --verbose",
     run: lazy(() => import("./inspect.ts"), "history"),
   },
@@ -275,12 +277,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
-    usage: "lint [REV ...] [--fail-on error|warning] [--json]",
+    usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",
     help:
       "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.\n" +
       "  --fail-on LEVEL  exit 3 on findings at or above LEVEL: error (default) or warning\n" +
-      '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)',
-    example: "strata lint --json",
+      '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)\n' +
+      "  --format FORMAT  text (default); json (as --json); github: GitHub Actions annotations\n" +
+      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning",
+    example: "strata lint --format github",
     run: lazy(() => import("./lint.ts"), "lint"),
   },
 };

@@ -5,6 +5,7 @@
  */
 import { dirname, join } from "node:path";
 import { createBackup } from "../backup.ts";
+import { formatMs } from "../duration.ts";
 import {
   assertChangeable,
   Containment,
@@ -18,7 +19,17 @@ import { diffCount, diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { sectionSources } from "../schema/build.ts";
 import { planSquash, proveBaseline, type SquashPlan } from "../squash.ts";
-import { type Context, loadGraph, names, positionals, readState, withEngine } from "./context.ts";
+import { plural } from "../output.ts";
+import {
+  announceEngine,
+  type Context,
+  loadGraph,
+  names,
+  notCreatedYet,
+  positionals,
+  readState,
+  withEngine,
+} from "./context.ts";
 
 function keepCount(ctx: Context): number {
   const [text = "10"] = positionals(ctx, 0, 1, "clean [N]");
@@ -30,36 +41,28 @@ function keepCount(ctx: Context): number {
 
 /** A database that ran only part of the range could never reach the baseline: refuse. */
 async function checkDatabase(ctx: Context, graph: Graph, plan: SquashPlan): Promise<string> {
-  try {
-    return await withEngine(ctx, async (engine) => {
-      const { state } = await readState(engine, ctx, graph);
-      const applied = plan.replaced.filter((f) => state.rows.has(f.id)).map((f) => f.id);
-      if (applied.length > 0 && applied.length < plan.replaced.length) {
-        throw new StrataError(
-          "INTEGRITY",
-          `${engine.label} has applied ${applied.length} of the ${plan.replaced.length} revisions ` +
-            `to squash; after clean it could not go on`,
-          {
-            hint: "Run strata apply first (or squash fewer: a larger N), then clean",
-            details: {
-              applied,
-              notApplied: plan.replaced.filter((f) => !state.rows.has(f.id)).map((f) => f.id),
-            },
+  // An embedded database that was never created has applied nothing.
+  const notCreated = await notCreatedYet(ctx);
+  if (notCreated !== null) return `${notCreated}: not created yet`;
+  return await withEngine(ctx, async (engine) => {
+    const { state } = await readState(engine, ctx, graph);
+    const applied = plan.replaced.filter((f) => state.rows.has(f.id)).map((f) => f.id);
+    if (applied.length > 0 && applied.length < plan.replaced.length) {
+      throw new StrataError(
+        "INTEGRITY",
+        `${engine.label} has applied ${applied.length} of the ${plan.replaced.length} revisions ` +
+          `to squash; after clean it could not go on`,
+        {
+          hint: "Run strata apply first (or squash fewer: a larger N), then clean",
+          details: {
+            applied,
+            notApplied: plan.replaced.filter((f) => !state.rows.has(f.id)).map((f) => f.id),
           },
-        );
-      }
-      return `${engine.label}: ${applied.length === 0 ? "none" : "all"} of them applied`;
-    }, { readOnly: true });
-  } catch (error) {
-    // An embedded database that was never created has applied nothing.
-    if (
-      error instanceof StrataError && error.code === "CONNECT" &&
-      ctx.config.database?.startsWith("pglite:") && /does not exist/.test(error.message)
-    ) {
-      return `${ctx.config.database}: not created yet`;
+        },
+      );
     }
-    throw error;
-  }
+    return `${engine.label}: ${applied.length === 0 ? "none" : "all"} of them applied`;
+  }, { readOnly: true });
 }
 
 export async function clean(ctx: Context): Promise<number> {
@@ -69,10 +72,24 @@ export async function clean(ctx: Context): Promise<number> {
   const plan = await planSquash(graph, keep, ctx.config.dir);
   if (!plan) {
     out.document({ ok: true, command: "clean", squashed: [], kept: graph.order.length });
-    out.line(`Nothing to squash: ${graph.order.length} revision(s), keeping ${keep}`);
+    out.line(`Nothing to squash: ${plural(graph.order.length, "revision")}, keeping ${keep}`);
     return 0;
   }
   const database = ctx.config.database ? await checkDatabase(ctx, graph, plan) : null;
+  const replaced = plan.replaced.map((f) => f.id);
+  const path = join(ctx.config.dir, plan.relativePath);
+  // The plan first: the proof that follows takes seconds.
+  out.line(`Squash ${plural(replaced.length, "revision")} into ${path}:`);
+  for (const f of plan.replaced) out.line(`  - ${f.path}`);
+  out.line(`Keep ${plan.kept.length}: ${plan.kept.map((f) => f.id).join(", ") || "(none)"}`);
+  if (plan.irreversible.length > 0) {
+    out.warn(`the baseline is irreversible: ${plan.irreversible.join(", ")} had no down section`);
+  }
+  if (database) out.line(`Database ${database}`);
+  announceEngine(
+    ctx,
+    `prove the baseline builds the same schema as the ${plural(replaced.length, "revision")}`,
+  );
 
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
@@ -88,7 +105,7 @@ export async function clean(ctx: Context): Promise<number> {
     throw new StrataError(
       "PROOF_FAILED",
       `The baseline does not build the same schema as the ${plan.replaced.length} revisions it ` +
-        `would replace (${diffCount(proof.up) + diffCount(proof.down)} difference(s)):\n${
+        `would replace (${plural(diffCount(proof.up) + diffCount(proof.down), "difference")}):\n${
           lines.join("\n")
         }`,
       {
@@ -99,13 +116,12 @@ export async function clean(ctx: Context): Promise<number> {
     );
   }
   const proofMs = Math.round(performance.now() - started);
-  const replaced = plan.replaced.map((f) => f.id);
   const summary = {
     ok: true,
     command: "clean",
     dryRun: !!ctx.flags["dry-run"],
     baseline: plan.baseline.id,
-    path: join(ctx.config.dir, plan.relativePath),
+    path,
     squashed: replaced,
     kept: plan.kept.map((f) => f.id),
     irreversible: plan.irreversible,
@@ -113,16 +129,7 @@ export async function clean(ctx: Context): Promise<number> {
     database,
   };
   const describe = () => {
-    out.line(`Squash ${replaced.length} revision(s) into ${summary.path}:`);
-    for (const f of plan.replaced) out.line(`  - ${f.path}`);
-    out.line(`Keep ${plan.kept.length}: ${plan.kept.map((f) => f.id).join(", ") || "(none)"}`);
-    out.line(`Proof: the baseline builds the same schema, up and down (${proofMs} ms)`);
-    if (plan.irreversible.length > 0) {
-      out.warn(
-        `the baseline is irreversible: ${plan.irreversible.join(", ")} had no down section`,
-      );
-    }
-    if (database) out.line(`Database ${database}`);
+    out.line(`Proof: the baseline builds the same schema, up and down (${formatMs(proofMs)})`);
   };
   if (ctx.flags["dry-run"]) {
     out.document(summary);
@@ -143,6 +150,8 @@ export async function clean(ctx: Context): Promise<number> {
   for (const file of plan.replaced) await Deno.remove(file.path);
   out.document({ ...summary, backup: backup.id });
   describe();
-  out.line(`Backed up to ${backup.path}; wrote ${target}; removed ${replaced.length} file(s)`);
+  out.line(
+    `Backed up to ${backup.path}; wrote ${target}; removed ${plural(replaced.length, "file")}`,
+  );
   return 0;
 }

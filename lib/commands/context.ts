@@ -3,7 +3,13 @@
  * and check the files, open the configured database, read the ledger.
  */
 import { type Config, requireDatabase } from "../config.ts";
-import { ConnectionLost, type Engine, openEngine, SqlError } from "../db/engine.ts";
+import {
+  ConnectionLost,
+  embeddedNotCreated,
+  type Engine,
+  openEngine,
+  SqlError,
+} from "../db/engine.ts";
 import { StrataError, usage } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { buildGraph, type Graph } from "../graph.ts";
@@ -28,6 +34,8 @@ export interface Flags {
   scratch?: string;
   autogenerate?: boolean;
   partial?: boolean;
+  /** lint's output: text, json, github or sarif. */
+  format?: string;
 }
 
 export interface Context {
@@ -52,6 +60,19 @@ export function names(ctx: Context): LedgerNames {
 export interface OpenOptions {
   readOnly?: boolean;
 }
+
+/**
+ * The configured database is a `pglite:PATH` folder that holds no database
+ * yet: read-only commands say so and list everything as pending, creating
+ * nothing. Null otherwise; the printable name of the database when so.
+ */
+export async function notCreatedYet(ctx: Context): Promise<string | null> {
+  const url = ctx.config.database;
+  return url && (await embeddedNotCreated(url)) ? url : null;
+}
+
+/** The words every read-only command prints for a database not created yet. */
+export const NOT_CREATED = "not created yet: strata apply creates it";
 
 function open(ctx: Context, options: OpenOptions): Promise<Engine> {
   return openEngine(requireDatabase(ctx.config), {
@@ -146,6 +167,23 @@ export async function readState(
 ): Promise<{ rows: LedgerRow[]; state: State; ledgerExists: boolean }> {
   const rows = await readLedger(engine, names(ctx));
   return { rows: rows ?? [], state: compareState(graph, rows ?? []), ledgerExists: rows !== null };
+}
+
+/**
+ * Said before a proof starts the embedded engine (PGlite: seconds of start-up
+ * and hundreds of MiB), so the pause that follows is not mistaken for a hang.
+ * `--scratch URL` proves on a server instead: nothing to start.
+ */
+export function announceEngine(
+  ctx: Context,
+  purpose: string,
+  options: { stderr?: boolean } = {},
+): void {
+  if (ctx.flags.scratch) return;
+  const text = `Starting the embedded engine (PGlite) to ${purpose}: this takes a few seconds`;
+  // A command whose stdout is a script (diff) says it on stderr, as --json does.
+  if (options.stderr) ctx.out.error(ctx.out.dim(text));
+  else ctx.out.notice(text);
 }
 
 /** Between `min` and `max` positional arguments, else a usage error showing `usageLine`. */

@@ -82,9 +82,63 @@ export async function writeNew(
   return path;
 }
 
-function report(ctx: Context, command: string, id: string, path: string, parents: string[]): void {
-  ctx.out.document({ ok: true, command, revision: id, path, parents });
+/** Which folder a new file goes to, and why: the words create and merge print. */
+export interface Placement {
+  category: string | null;
+  /** `option`: --category; `head`: the category of its parent; `top`: no category to follow. */
+  from: "option" | "head" | "top";
+  /** The parent whose category it follows (from: head), or the top-level head (from: top). */
+  head: string | null;
+}
+
+function place(
+  ctx: Context,
+  graph: ReturnType<typeof buildGraph>,
+  parent: string | undefined,
+): Placement {
+  if (ctx.flags.category !== undefined) {
+    return { category: ctx.flags.category, from: "option", head: null };
+  }
+  const category = parent ? graph.files.get(parent)!.category : null;
+  return { category, from: category ? "head" : "top", head: parent ?? null };
+}
+
+function where(ctx: Context, p: Placement): string {
+  const folder = p.category ? `in ${p.category}/` : `at the top level of ${ctx.config.dir}/`;
+  const why = p.from === "option"
+    ? "--category"
+    : p.from === "head"
+    ? `the category of the head, ${p.head}`
+    : p.head
+    ? `the head, ${p.head}, has no category`
+    : "the first revision";
+  const choose = p.from === "option"
+    ? ""
+    : p.category
+    ? "; --category NAME chooses another"
+    : "; --category NAME puts it in a category folder (optional)";
+  return `  ${folder} (${why})${choose}`;
+}
+
+function report(
+  ctx: Context,
+  command: string,
+  id: string,
+  path: string,
+  parents: string[],
+  placement: Placement,
+): void {
+  ctx.out.document({
+    ok: true,
+    command,
+    revision: id,
+    path,
+    parents,
+    category: placement.category,
+    categoryFrom: placement.from,
+  });
   ctx.out.line(`Created ${path}`);
+  ctx.out.line(ctx.out.dim(where(ctx, placement)));
 }
 
 export async function create(ctx: Context): Promise<number> {
@@ -103,11 +157,15 @@ export async function create(ctx: Context): Promise<number> {
   }
   const parents = graph.heads;
   const id = newRevisionId(description, new Set(graph.files.keys()));
-  const category = ctx.flags.category ??
-    (parents[0] ? graph.files.get(parents[0])!.category : null);
+  const placement = place(ctx, graph, parents[0]);
   const body = ctx.flags.empty ? { up: "", down: "" } : { up: TEMPLATE_UP, down: TEMPLATE_DOWN };
-  const path = await writeNew(ctx, id, category, renderRevision(description, parents, body));
-  report(ctx, "create", id, path, parents);
+  const path = await writeNew(
+    ctx,
+    id,
+    placement.category,
+    renderRevision(description, parents, body),
+  );
+  report(ctx, "create", id, path, parents, placement);
   return 0;
 }
 
@@ -131,7 +189,9 @@ export async function merge(ctx: Context): Promise<number> {
     throw usage(`Not a head: ${notHeads.join(", ")}`, `Heads: ${graph.heads.join(", ")}`);
   }
   const id = newRevisionId(description, new Set(graph.files.keys()));
-  const category = graph.files.get(parents[parents.length - 1])!.category;
+  const last = parents[parents.length - 1];
+  const category = graph.files.get(last)!.category;
+  const placement: Placement = { category, from: category ? "head" : "top", head: last };
   // An empty up is undone by an empty down: a merge point stays reversible.
   const path = await writeNew(
     ctx,
@@ -139,6 +199,6 @@ export async function merge(ctx: Context): Promise<number> {
     category,
     renderRevision(description, parents, { up: "", down: "" }),
   );
-  report(ctx, "merge", id, path, parents);
+  report(ctx, "merge", id, path, parents, placement);
   return 0;
 }

@@ -10,7 +10,15 @@ import { reconcileViews } from "../schema/reconcile.ts";
 import { mirrorSearchPath, readSearchPath } from "../schema/search_path.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
-import { type Context, names, positionals, readState, withGraphAndEngine } from "./context.ts";
+import { plural } from "../output.ts";
+import {
+  announceEngine,
+  type Context,
+  names,
+  positionals,
+  readState,
+  withGraphAndEngine,
+} from "./context.ts";
 
 export async function drift(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "drift [--scratch URL] [--json]");
@@ -39,6 +47,7 @@ export async function drift(ctx: Context): Promise<number> {
   );
   const scratch = scratchDatabases(ctx.flags.scratch);
   scratch.admit(sectionSources(applied, ["up"]));
+  announceEngine(ctx, `rebuild what ${plural(applied.length, "applied revision")} should give`);
   let diff;
   try {
     const model = await scratch.open();
@@ -61,15 +70,15 @@ export async function drift(ctx: Context): Promise<number> {
   });
   if (!drifted) {
     out.line(
-      out.green(`No drift: ${label} matches its ${applied.length} applied revision(s)`),
+      out.green(`No drift: ${label} matches its ${plural(applied.length, "applied revision")}`),
     );
     return 0;
   }
   out.line(
     out.red(
-      `Drift: ${label} differs from its ${applied.length} applied revision(s) in ${
-        diffCount(diff)
-      } object(s)`,
+      `Drift: ${label} differs from its ${plural(applied.length, "applied revision")} in ${
+        plural(diffCount(diff), "object")
+      }`,
     ),
   );
   out.line("  (+ only in the database, - missing from it, ~ changed)");

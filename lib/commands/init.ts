@@ -45,6 +45,12 @@ export async function init(ctx: Context): Promise<number> {
   ctx.out.document({ ok: true, command: "init", created });
   for (const path of created) ctx.out.line(`Created ${path}`);
   if (!wroteConfig) ctx.out.line(`${CONFIG_FILE} exists: left as it is`);
+  if (created.some((path) => path.endsWith("/"))) {
+    ctx.out.line(
+      `Category folders are optional: files may also sit at the top of ${dir}/; strata create ` +
+        "puts a new file in the head's category, --category NAME in another",
+    );
+  }
   if (!config.database && wroteConfig) {
     ctx.out.line(
       'Next: set "database" in strata.json (or DATABASE_URL), then strata create "first revision"',

@@ -1,10 +1,20 @@
 /**
  * Read-only views: current, heads, history and show.
  */
+import { formatMs } from "../duration.ts";
 import { usage } from "../errors.ts";
 import { type Graph, resolveRevision } from "../graph.ts";
 import { type LedgerRow, readJournal } from "../ledger.ts";
-import { type Context, loadGraph, names, positionals, readState, withEngine } from "./context.ts";
+import {
+  type Context,
+  loadGraph,
+  names,
+  NOT_CREATED,
+  notCreatedYet,
+  positionals,
+  readState,
+  withEngine,
+} from "./context.ts";
 
 const READ_ONLY = { readOnly: true };
 const iso = (value: Date | string) => new Date(value).toISOString();
@@ -12,14 +22,20 @@ const iso = (value: Date | string) => new Date(value).toISOString();
 export async function current(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "current");
   const graph = await loadGraph(ctx);
-  const { state } = await withEngine(ctx, (engine) => readState(engine, ctx, graph), READ_ONLY);
+  const notCreated = await notCreatedYet(ctx);
+  const { state } = notCreated === null
+    ? await withEngine(ctx, (engine) => readState(engine, ctx, graph), READ_ONLY)
+    : { state: { current: [] as string[], missing: [] as string[] } };
   ctx.out.document({
     ok: true,
     command: "current",
+    created: notCreated === null,
     current: state.current,
     missing: state.missing,
   });
-  if (state.current.length === 0 && state.missing.length === 0) {
+  if (notCreated !== null) {
+    ctx.out.line(`(base: nothing applied; ${notCreated} ${NOT_CREATED})`);
+  } else if (state.current.length === 0 && state.missing.length === 0) {
     ctx.out.line("(base: nothing applied)");
   }
   for (const id of state.current) ctx.out.line(id);
@@ -63,7 +79,8 @@ export async function history(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "history [--verbose] [-r from:to]");
   const graph = await loadGraph(ctx);
   let rows: Map<string, LedgerRow> | null = null;
-  if (ctx.config.database) {
+  const notCreated = ctx.config.database ? await notCreatedYet(ctx) : null;
+  if (ctx.config.database && notCreated === null) {
     rows = await withEngine(
       ctx,
       async (engine) => (await readState(engine, ctx, graph)).state.rows,
@@ -83,10 +100,16 @@ export async function history(ctx: Context): Promise<number> {
       transaction: file.transaction,
       reversible: file.down !== null,
       head: graph.heads.includes(id),
-      applied: rows ? (row ? iso(row.applied_at) : null) : undefined,
+      applied: rows ? (row ? iso(row.applied_at) : null) : notCreated === null ? undefined : null,
     };
   });
-  ctx.out.document({ ok: true, command: "history", revisions: entries });
+  ctx.out.document({
+    ok: true,
+    command: "history",
+    ...(ctx.config.database ? { created: notCreated === null } : {}),
+    revisions: entries,
+  });
+  if (notCreated !== null) ctx.out.line(`(nothing applied: ${notCreated} ${NOT_CREATED})`);
   for (const e of entries) {
     const mark = rows === null ? " " : e.applied ? ctx.out.green("✔") : ctx.out.yellow("·");
     const tags = [
@@ -120,7 +143,8 @@ export async function show(ctx: Context): Promise<number> {
   const file = graph.files.get(id)!;
   let applied: LedgerRow | null = null;
   let journal: Awaited<ReturnType<typeof readJournal>> = [];
-  if (ctx.config.database) {
+  const notCreated = ctx.config.database ? await notCreatedYet(ctx) : null;
+  if (ctx.config.database && notCreated === null) {
     await withEngine(ctx, async (engine) => {
       applied = (await readState(engine, ctx, graph)).state.rows.get(id) ?? null;
       journal = await readJournal(engine, names(ctx), { revision: id, limit: 20 });
@@ -153,7 +177,12 @@ export async function show(ctx: Context): Promise<number> {
     up: file.up.sql,
     down: file.down?.sql ?? null,
   };
-  ctx.out.document({ ok: true, command: "show", ...doc });
+  ctx.out.document({
+    ok: true,
+    command: "show",
+    ...(ctx.config.database ? { created: notCreated === null } : {}),
+    ...doc,
+  });
   const { out } = ctx;
   out.line(out.bold(`Revision:    ${id}`));
   out.line(`File:        ${file.path}`);
@@ -163,11 +192,13 @@ export async function show(ctx: Context): Promise<number> {
   out.line(`Transaction: ${file.transaction}`);
   if (file.replaces.length) out.line(`Replaces:    ${file.replaces.join(" ")}`);
   out.line(`Checksum:    ${file.checksum}`);
-  if (ctx.config.database) {
+  if (notCreated !== null) {
+    out.line(`Applied:     no (${notCreated} ${NOT_CREATED})`);
+  } else if (ctx.config.database) {
     out.line(
       row
         ? `Applied:     ${doc.applied!.at} by ${row.applied_by}${
-          row.duration_ms !== null ? ` in ${row.duration_ms}ms` : ""
+          row.duration_ms !== null ? ` in ${formatMs(row.duration_ms)}` : ""
         }`
         : "Applied:     no",
     );

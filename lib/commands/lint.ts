@@ -7,7 +7,10 @@
 import { ancestors, type Graph, inOrder, resolveRevision } from "../graph.ts";
 import { type Finding, lintRevision } from "../lint/lint.ts";
 import { newMemory } from "../lint/state.ts";
+import { githubAnnotations, LINT_FORMATS, type LintFormat, sarifLog } from "../lint/report.ts";
 import { LINT_FAIL_ON } from "../config.ts";
+import { usage } from "../errors.ts";
+import { plural } from "../output.ts";
 import { type Context, loadGraph } from "./context.ts";
 import type { LintResult } from "../api_types.ts";
 
@@ -41,13 +44,42 @@ export async function lintGraph(graph: Graph, specs: string[]): Promise<LintRepo
   };
 }
 
+/** `--format`, checked before any file is read: text (default), json (as --json), github, sarif. */
+function lintFormat(ctx: Context): LintFormat {
+  const given = ctx.flags.format;
+  if (given === undefined) return ctx.out.json ? "json" : "text";
+  if (!(LINT_FORMATS as readonly string[]).includes(given)) {
+    throw usage(
+      `Invalid value "${given}" for --format`,
+      `Use one of: ${LINT_FORMATS.join(", ")} (github: Actions annotations; sarif: code scanning)`,
+    );
+  }
+  if (ctx.out.json && given !== "json") {
+    throw usage(
+      `--json and --format ${given} do not go together`,
+      `Use --format ${given} alone, or --json (the same as --format json)`,
+    );
+  }
+  return given as LintFormat;
+}
+
 export async function lint(ctx: Context): Promise<number> {
+  const format = lintFormat(ctx);
   const report = await lintGraph(await loadGraph(ctx), ctx.args);
   const { out } = ctx;
   const failOn = ctx.config.lintFailOn;
   const failing = LINT_FAIL_ON.slice(0, LINT_FAIL_ON.indexOf(failOn) + 1)
     .reduce((n, severity) => n + report.counts[severity], 0);
   const ok = failing === 0;
+  if (format === "sarif") {
+    out.raw(JSON.stringify(sarifLog(report.findings), null, 2) + "\n");
+    return ok ? 0 : 3;
+  }
+  if (format === "github") {
+    out.raw(githubAnnotations(report.findings));
+    out.raw(`${summaryOf(report)}\n`);
+    return ok ? 0 : 3;
+  }
   out.document({ ok, command: "lint", failOn, ...report } satisfies LintResult);
   for (const f of report.findings) {
     const severity = f.severity === "error" ? out.red(f.severity) : out.yellow(f.severity);
@@ -55,12 +87,16 @@ export async function lint(ctx: Context): Promise<number> {
     out.line(out.dim(`    why: ${f.why}`));
     out.line(out.dim(`    instead: ${f.instead}`));
   }
-  const { error, warning } = report.counts;
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const summary = `${plural(report.revisions, "revision")} linted: ${plural(error, "error")}, ${
-    plural(warning, "warning")
-  }`;
+  const { warning } = report.counts;
+  const summary = summaryOf(report);
   out.line(ok ? (warning ? out.yellow(summary) : out.green(summary)) : out.red(summary));
   if (!ok && failOn !== "error") out.line(`Failing on ${failOn} and above (--fail-on ${failOn})`);
   return ok ? 0 : 3;
+}
+
+function summaryOf(report: LintReport): string {
+  const { error, warning } = report.counts;
+  return `${plural(report.revisions, "revision")} linted: ${plural(error, "error")}, ${
+    plural(warning, "warning")
+  }`;
 }

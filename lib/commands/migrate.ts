@@ -3,6 +3,7 @@
  * under the lock. `--sql` prints the script without connecting; `--dry-run`
  * reads the real state and prints the plan and its SQL, changing nothing.
  */
+import { plural } from "../output.ts";
 import { StrataError, usage } from "../errors.ts";
 import type { Graph } from "../graph.ts";
 import { ancestors, resolveRevision } from "../graph.ts";
@@ -112,7 +113,9 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       });
       if (!ctx.out.json) {
         ctx.out.line(
-          `Dry run on ${engine.label}: ${result.steps.length} revision(s) to ${label}, nothing changed`,
+          `Dry run on ${engine.label}: ${
+            plural(result.steps.length, "revision")
+          } to ${label}, nothing changed`,
         );
         for (const id of result.steps) ctx.out.line(`  ${id}`);
         if (result.steps.length > 0) {
@@ -161,7 +164,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       );
     } else {
       ctx.out.line(
-        `${direction === "up" ? "Applied" : "Rolled back"} ${done.length} revision(s) in ${
+        `${direction === "up" ? "Applied" : "Rolled back"} ${plural(done.length, "revision")} in ${
           formatMs(total)
         }`,
       );

@@ -4,6 +4,7 @@
  * or, with `--hard`, drops and recreates the managed schemas and clears the
  * ledger, all in one transaction; `--reapply` then applies to head.
  */
+import { plural } from "../output.ts";
 import { createBackup } from "../backup.ts";
 import type { Engine } from "../db/engine.ts";
 import { StrataError, usage } from "../errors.ts";
@@ -98,16 +99,18 @@ async function confirm(ctx: Context, engine: Engine): Promise<void> {
 
 function describe(ctx: Context, graph: Graph, applied: number, downSteps: number): string[] {
   const { hard, reapply } = ctx.flags;
-  const lines = [`back up ${graph.files.size} migration file(s) to versions_backup/`];
+  const lines = [`back up ${plural(graph.files.size, "migration file")} to versions_backup/`];
   if (hard) {
     lines.push(
-      `drop and recreate schema(s) ${ctx.config.schemas.join(", ")} (everything in them is ` +
-        `lost) and clear the ledger (${applied} row(s)); the journal is kept`,
+      `drop and recreate ${ctx.config.schemas.length === 1 ? "schema" : "schemas"} ${
+        ctx.config.schemas.join(", ")
+      } (everything in them is ` +
+        `lost) and clear the ledger (${plural(applied, "row")}); the journal is kept`,
     );
   } else {
-    lines.push(`downgrade ${downSteps} revision(s) to base, running their down sections`);
+    lines.push(`downgrade ${plural(downSteps, "revision")} to base, running their down sections`);
   }
-  if (reapply) lines.push(`apply ${graph.order.length} revision(s) to head`);
+  if (reapply) lines.push(`apply ${plural(graph.order.length, "revision")} to head`);
   return lines;
 }
 
@@ -171,7 +174,9 @@ export async function reset(ctx: Context): Promise<number> {
       rolledBack: result.down,
       applied: result.up,
     });
-    out.line(`Reset done${ctx.flags.reapply ? `: ${result.up.length} revision(s) applied` : ""}`);
+    out.line(
+      `Reset done${ctx.flags.reapply ? `: ${plural(result.up.length, "revision")} applied` : ""}`,
+    );
     return 0;
   });
 }

@@ -4,14 +4,25 @@
  */
 import type { Engine } from "../db/engine.ts";
 import type { Graph } from "../graph.ts";
-import { readJournal } from "../ledger.ts";
-import type { State } from "../state.ts";
+import { type JournalRow, readJournal } from "../ledger.ts";
+import { plural } from "../output.ts";
+import { compareState, type State } from "../state.ts";
+import {
+  type Context,
+  loadGraph,
+  names,
+  NOT_CREATED,
+  notCreatedYet,
+  readState,
+  withGraphAndEngine,
+} from "./context.ts";
 import { untouchedTemplateLine } from "../template.ts";
-import { type Context, names, readState, withGraphAndEngine } from "./context.ts";
 import type { CheckResult, StatusResult } from "../api_types.ts";
 
 export interface StatusReport {
   database: string;
+  /** False for a `pglite:` folder that holds no database yet: nothing applied, nothing created. */
+  created: boolean;
   source: string | null;
   dir: string;
   files: number;
@@ -49,6 +60,19 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
     readJournal(engine, names(ctx), { limit: 200 }),
     engine.query<{ name: string }>(INVALID_INDEXES_SQL),
   ]);
+  return build(ctx, graph, engine.label, state, journal, invalid.map((row) => row.name));
+}
+
+/** The report from what was read: the ledger's state, the journal, invalid index names. */
+function build(
+  ctx: Context,
+  graph: Graph,
+  label: string,
+  state: State,
+  journal: JournalRow[],
+  invalidIndexes: string[],
+  created = true,
+): StatusReport {
   const pendingSet = new Set(state.pending);
   const lastByRevision = new Map<string, (typeof journal)[number]>();
   for (const row of journal) {
@@ -64,14 +88,17 @@ async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<Statu
       at: new Date(row.at).toISOString(),
       detail: row.detail,
     }));
-  const invalidIndexes = invalid.map((row) => row.name);
-  const categories: Record<string, number> = {};
+  const counts: Record<string, number> = {};
   for (const file of graph.files.values()) {
     const key = file.category ?? ".";
-    categories[key] = (categories[key] ?? 0) + 1;
+    counts[key] = (counts[key] ?? 0) + 1;
   }
+  // In folder order, the files at the top level (".") first.
+  const categories: Record<string, number> = {};
+  for (const key of Object.keys(counts).sort()) categories[key] = counts[key];
   return {
-    database: engine.label,
+    database: label,
+    created,
     source: ctx.config.databaseSource ?? null,
     dir: ctx.config.dir,
     files: graph.files.size,
@@ -105,9 +132,14 @@ function isClean(state: State, graph: Graph, multipleHeads: boolean): boolean {
 function print(ctx: Context, r: StatusReport): void {
   const { out } = ctx;
   const list = (items: string[]) => (items.length ? items.join(", ") : "(none)");
-  out.line(`Database:    ${r.database}${r.source ? out.dim(` (from ${r.source})`) : ""}`);
-  const cats = Object.entries(r.categories).map(([name, n]) => `${name} ${n}`).join(", ");
-  out.line(`Migrations:  ${r.dir} — ${r.files} file(s)${cats ? ` (${cats})` : ""}`);
+  out.line(
+    `Database:    ${r.database}${r.source ? out.dim(` (from ${r.source})`) : ""}${
+      r.created ? "" : out.yellow(` — ${NOT_CREATED}`)
+    }`,
+  );
+  const cats = Object.entries(r.categories)
+    .map(([name, n]) => `${name === "." ? "(root)" : name} ${n}`).join(", ");
+  out.line(`Migrations:  ${r.dir} — ${plural(r.files, "file")}${cats ? ` (${cats})` : ""}`);
   out.line(`Current:     ${list(r.current)}`);
   const several = r.heads.length > 1
     ? r.multipleHeads
@@ -164,7 +196,13 @@ function print(ctx: Context, r: StatusReport): void {
 
 const READ_ONLY = { readOnly: true };
 
-function report(ctx: Context): Promise<StatusReport> {
+async function report(ctx: Context): Promise<StatusReport> {
+  const label = await notCreatedYet(ctx);
+  if (label !== null) {
+    // Nothing to read and nothing to create: every revision is pending.
+    const graph = await loadGraph(ctx);
+    return build(ctx, graph, label, compareState(graph, []), [], [], false);
+  }
   return withGraphAndEngine(ctx, (graph, engine) => gather(ctx, graph, engine), READ_ONLY);
 }
 

@@ -5,13 +5,13 @@
  * comment or a reformatted function body is listed and fails only --strict.
  */
 import { formatMs } from "../duration.ts";
-import type { Output } from "../output.ts";
+import { type Output, plural } from "../output.ts";
 import { classifyChange, type FindingClass } from "../schema/classify.ts";
 import { diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { verifyGraph, type VerifyHalt, type VerifyStep } from "../verify.ts";
 import { sectionSources } from "../schema/build.ts";
-import { type Context, loadGraph, positionals } from "./context.ts";
+import { announceEngine, type Context, loadGraph, positionals } from "./context.ts";
 
 const CLASS_LABEL: Record<FindingClass, string> = {
   structural: "structural",
@@ -81,9 +81,10 @@ export async function verify(ctx: Context): Promise<number> {
   const scratch = scratchDatabases(ctx.flags.scratch);
   let result: Awaited<ReturnType<typeof verifyGraph>>;
   scratch.admit(sectionSources(graph.order.map((id) => graph.files.get(id)!)));
+  announceEngine(ctx, `verify ${plural(graph.order.length, "revision")}`);
   try {
     const started = (where: string) =>
-      out.line(`Verifying ${graph.order.length} revision(s) on ${where}: up, down, up`);
+      out.line(`Verifying ${plural(graph.order.length, "revision")} on ${where}: up, down, up`);
     result = await verifyGraph(scratch, graph, started, (step, index) => {
       printStep(out, strict, step);
       out.progress(index + 1, graph.order.length);
@@ -141,7 +142,7 @@ export async function verify(ctx: Context): Promise<number> {
     );
   }
   const summary =
-    `${verified} of ${graph.order.length} revision(s) verified in ${formatMs(total)}: ` +
+    `${verified} of ${plural(graph.order.length, "revision")} verified in ${formatMs(total)}: ` +
     `${structural.length} structural, ${commentOnly.length} comment only, ` +
     `${functionTextOnly.length} function text only, ${irreversible.length} irreversible` +
     (failed.length ? `, ${failed.length} failed (${failed.join(", ")})` : "") +

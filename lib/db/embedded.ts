@@ -5,6 +5,7 @@
  * before PGlite opens it: the kernel frees it when the holder dies, which
  * is how a dead holder's lock is taken over and a live one never is.
  */
+import { formatMs } from "../duration.ts";
 import { join } from "node:path";
 import { StrataError } from "../errors.ts";
 import { extensionsCreatedBy, loadExtensions } from "./extensions.ts";
@@ -116,7 +117,7 @@ async function holderError(path: string, timeoutMs: number): Promise<StrataError
   }
   return new StrataError(
     "LOCK_TIMEOUT",
-    `Embedded database lock not obtained within ${timeoutMs / 1000}s: held by pid ${
+    `Embedded database lock not obtained within ${formatMs(timeoutMs)}: held by pid ${
       holder.pid ?? "?"
     } (since ${holder.since ?? "?"})`,
     {

@@ -122,3 +122,21 @@ export function sessionSql(options: EngineOptions): string {
     Math.max(0, Math.round(options.statementTimeoutMs))
   }', false), set_config('lock_timeout', '${Math.max(0, Math.round(options.lockWaitMs))}', false)`;
 }
+
+/**
+ * Whether `url` names an embedded folder that holds no database yet
+ * (`pglite:PATH` without `PG_VERSION`): read-only commands then report a
+ * database not created yet, and create nothing. False for every other URL.
+ */
+export async function embeddedNotCreated(url: string): Promise<boolean> {
+  if (!url.startsWith("pglite:")) return false;
+  const location = url.slice("pglite:".length);
+  if (location === "memory" || location === "") return false;
+  try {
+    await Deno.stat(`${location}/PG_VERSION`);
+    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return true;
+    return false;
+  }
+}

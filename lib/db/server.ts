@@ -3,6 +3,7 @@
  * connection only, so the advisory lock, the ledger and every migration share
  * a session (the design's Ledger section).
  */
+import { formatMs } from "../duration.ts";
 import postgres from "postgres";
 import { StrataError } from "../errors.ts";
 import { redact, redactUrl } from "../redact.ts";
@@ -97,7 +98,7 @@ function connectError(
     ENOTFOUND: ["unknown host", "Check the host name in the URL"],
     EAI_AGAIN: ["unknown host", "Check the host name in the URL"],
     CONNECT_TIMEOUT: [
-      `no answer within ${timeoutMs / 1000}s`,
+      `no answer within ${formatMs(timeoutMs)}`,
       "Check host, port and firewall, or raise --connect-timeout",
     ],
     "28P01": ["password authentication failed", "Check the user and password"],
@@ -318,7 +319,7 @@ async function holderError(
     : "held by another session";
   return new StrataError(
     "LOCK_TIMEOUT",
-    `Migration lock not obtained within ${timeoutMs / 1000}s: ${who}`,
+    `Migration lock not obtained within ${formatMs(timeoutMs)}: ${who}`,
     {
       hint: "Another strata run is migrating this database; wait for it, or raise --lock-timeout",
       details: holder

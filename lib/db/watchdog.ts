@@ -6,6 +6,7 @@
  * is dropped, its backend ended (which frees the migration lock), and the
  * caller gets ConnectionLost, so the ledger decides what committed.
  */
+import { formatMs } from "../duration.ts";
 import postgres from "postgres";
 import { ConnectionLost, type EngineOptions } from "./engine.ts";
 
@@ -85,8 +86,8 @@ export class Watchdog {
         reject(
           new ConnectionLost(
             `no reply from the server, and it no longer runs the query (waited about ${
-              Math.round(this.#intervalMs / 1000)
-            }s); the connection is considered lost`,
+              formatMs(this.#intervalMs)
+            }); the connection is considered lost`,
           ),
         );
       };

@@ -28,6 +28,8 @@ export interface Finding {
   severity: Severity;
   file: string;
   line: number;
+  /** 1-based column of the statement or clause on that line (1 for file-level findings). */
+  column: number;
   revision: string;
   /** The section the finding is in; null for the file as a whole. */
   section: "up" | "down" | null;
@@ -56,12 +58,14 @@ export async function lintRevision(
     line: number,
     section: Finding["section"],
     message: string,
+    column = 1,
   ) =>
     findings.push({
       rule: rule.id,
       severity: rule.severity,
       file: file.path,
       line,
+      column,
       revision: file.id,
       section,
       message,
@@ -81,7 +85,7 @@ export async function lintRevision(
       const parsed = await parseSection(section);
       if (isSyntaxError(parsed)) {
         const message = parsed.message[0].toUpperCase() + parsed.message.slice(1);
-        found(SYNTAX_ERROR, parsed.line, which, message);
+        found(SYNTAX_ERROR, parsed.line, which, message, parsed.column);
         upHasSql ||= which === "up";
         continue;
       }
@@ -91,9 +95,10 @@ export async function lintRevision(
       for (const statement of parsed.statements) {
         for (const rule of rules) {
           for (const hit of rule.check!(statement.node, state)) {
-            const line = (hit.location ?? -1) >= 0 ? parsed.lineAt(hit.location!) : statement.line;
+            const at = (hit.location ?? -1) >= 0 ? hit.location! : statement.start;
+            const line = parsed.lineAt(at);
             if (allows.allowed(rule.id, statement.line) || allows.allowed(rule.id, line)) continue;
-            found(rule, line, which, hit.message);
+            found(rule, line, which, hit.message, parsed.columnAt(at));
           }
         }
         record(state, statement.node);

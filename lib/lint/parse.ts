@@ -20,15 +20,20 @@ export interface ParsedSection {
   statements: ParsedStatement[];
   /** File line of a parser location (a UTF-8 byte offset in the section). */
   lineAt(location: number): number;
+  /** 1-based column (in characters) of a parser location on its line. */
+  columnAt(location: number): number;
 }
 
 export interface SectionSyntaxError {
   message: string;
   /** File line the parser's error cursor points at. */
   line: number;
+  /** 1-based column of the cursor on that line. */
+  column: number;
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const NEWLINE = 0x0a;
 
 /** Parse `section`; a syntax error is returned, not thrown. */
@@ -39,8 +44,13 @@ export async function parseSection(
   const newlines: number[] = [];
   for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) newlines.push(i);
   const lineAt = (location: number) => section.line + countBelow(newlines, location);
+  const columnAt = (location: number) => {
+    const below = countBelow(newlines, location);
+    const lineStart = below ? newlines[below - 1] + 1 : 0;
+    return decoder.decode(bytes.subarray(lineStart, Math.max(lineStart, location))).length + 1;
+  };
   // libpg-query rejects "" outright instead of returning no statements.
-  if (section.sql.trim() === "") return { statements: [], lineAt };
+  if (section.sql.trim() === "") return { statements: [], lineAt, columnAt };
 
   const pg = await loadPgQuery();
   let stmts;
@@ -51,13 +61,14 @@ export async function parseSection(
     // The cursor counts code points, not bytes (0 also means "unknown": line 1 fits both).
     const cursor = error.sqlDetails?.cursorPosition ?? 0;
     const before = Array.from(section.sql).slice(0, cursor).join("");
-    return { message: error.message, line: section.line + countNewlines(before) };
+    const column = before.length - (before.lastIndexOf("\n") + 1) + 1;
+    return { message: error.message, line: section.line + countNewlines(before), column };
   }
   const statements = stmts.map(({ stmt, stmt_location: at = 0, stmt_len: len = 0 }) => {
     const start = skipLeading(bytes, at);
     return { node: stmt as Node, line: lineAt(start), start, end: len ? at + len : bytes.length };
   });
-  return { statements, lineAt };
+  return { statements, lineAt, columnAt };
 }
 
 export function isSyntaxError(

@@ -18,6 +18,7 @@ WHERE display_name IS NULL;
 
 ALTER TABLE users ENABLE TRIGGER users_set_updated_at;
 
+-- strata:allow adding-not-nullable-field users is already locked ACCESS EXCLUSIVE by the ADD COLUMN at the top of this revision, until it commits: the check scan adds time, not a new lock
 ALTER TABLE users ALTER COLUMN display_name SET NOT NULL;
 -- down
 -- The column is derived data, so dropping it fully undoes the backfill.
