@@ -263,7 +263,7 @@ def downgrade():
 
 
 def downgrade():
-    op.drop_table("audit_log")
+    raise NotImplementedError("the audit log is never dropped")
 `,
   ),
 };

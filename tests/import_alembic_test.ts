@@ -91,8 +91,17 @@ async function importProject(dir: string): Promise<Report> {
   assert.match(bio.notes.join("\n"), /depends_on 8192a3b4c5d6: kept as an extra parent/);
   assert.match(bio.notes.join("\n"), /parent 6f708192a3b4 is not imported/);
   assert.match(byId.get(IDS[1])!.notes.join("\n"), /branch_labels content/);
-  // The merge's `pass` downgrade is a successful no-op.
-  assert.equal(byId.get(IDS[3])!.down, "noop");
+  // The merge's `pass` downgrade is a successful no-op; NotImplementedError is irreversible.
+  assert.deepEqual(report.revisions.map((r) => r.down), [
+    "sql",
+    "sql",
+    "sql",
+    "noop",
+    "missing",
+    "sql",
+    "sql",
+  ]);
+  assert.match(byId.get(IDS[4])!.notes.join("\n"), /raises NotImplementedError/);
   for (const [i, id] of IDS.entries()) {
     const text = await Deno.readTextFile(join(dir, "migrations", `${id}.sql`));
     // The Alembic revision stays visible, for adopt to map alembic_version rows.
@@ -149,7 +158,8 @@ Deno.test({
       assert.equal(verify.code, 0, verify.stdout + verify.stderr);
       const proof = JSON.parse(verify.stdout);
       assert.equal(proof.counts.structural, 0);
-      assert.equal(proof.counts.verified, IDS.length);
+      assert.equal(proof.counts.irreversible, 1);
+      assert.equal(proof.counts.verified, IDS.length - 1);
       await upToDate(dir, `pglite:${join(dir, "db")}`);
       await upToDate(dir, ours.url);
 
@@ -207,6 +217,13 @@ Deno.test({
         );
         await assert.rejects(() => Deno.stat(join(dir, "migrations")));
       }
+      const missing = await strata(["import", "alembic", "."], {
+        cwd: dir,
+        env: { STRATA_PYTHON: join(dir, "no-such-python3") },
+      });
+      assert.equal(missing.code, 2, missing.stdout + missing.stderr);
+      assert.match(missing.stderr, /Alembic cannot run here: no python3 with the alembic module/);
+      assert.match(missing.stderr, /apt-get install python3-alembic/);
       const none = await strata(["import", "alembic", "alembic"], { cwd: dir });
       assert.equal(none.code, 2, none.stderr);
       assert.match(none.stderr, /No alembic\.ini in "alembic"/);

@@ -12,8 +12,10 @@
  * run offline (it reads data through `op.get_bind()`, env.py fails) is
  * reported, not imported.
  *
- * The interpreter: `/usr/bin/python3` (Debian's, where `python3-alembic`
- * installs) when it imports alembic, else `python3` on PATH.
+ * The interpreter: `STRATA_PYTHON` when set, else `/usr/bin/python3` (Debian's,
+ * where `python3-alembic` installs) when it imports alembic, else `python3` on
+ * PATH. A `downgrade()` that raises NotImplementedError makes the revision
+ * irreversible (no down section).
  */
 import { join, relative } from "node:path";
 import { StrataError, usage } from "../errors.ts";
@@ -134,14 +136,20 @@ interface AlembicReport {
   error: string | null;
 }
 
-/** Interpreters tried in turn: Debian's first, where `apt-get install python3-alembic` puts it. */
-const INTERPRETERS = ["/usr/bin/python3", "python3"];
+/**
+ * Interpreters tried in turn: `STRATA_PYTHON` alone when set (a virtualenv's python), else
+ * Debian's first, where `apt-get install python3-alembic` puts it, then `python3` on PATH.
+ */
+function interpreters(): string[] {
+  const chosen = Deno.env.get("STRATA_PYTHON");
+  return chosen ? [chosen] : ["/usr/bin/python3", "python3"];
+}
 
 async function runAlembic(dir: string, ini: string): Promise<AlembicReport> {
   const out = await Deno.makeTempFile({ prefix: "strata-alembic-", suffix: ".json" });
   const problems: string[] = [];
   try {
-    for (const python of INTERPRETERS) {
+    for (const python of interpreters()) {
       let run: Deno.CommandOutput;
       try {
         run = await new Deno.Command(python, {
@@ -173,7 +181,7 @@ async function runAlembic(dir: string, ini: string): Promise<AlembicReport> {
   }
   throw new StrataError("CONFIG", "Alembic cannot run here: no python3 with the alembic module", {
     hint: `Tried ${problems.join("; ")}. Install it (Debian: apt-get install python3-alembic ` +
-      "python3-psycopg2, or pip install alembic psycopg2) and import again",
+      "python3-psycopg2), or name the project's interpreter in STRATA_PYTHON, and import again",
   });
 }
 
@@ -259,8 +267,12 @@ export const alembic: SourceTool = {
     const byId = new Map(report.revisions.map((r) => [r.revision, r]));
     const findings: Finding[] = [];
     const failed = new Set<string>();
+    // A downgrade() that raises NotImplementedError is Alembic's way to say irreversible.
+    const irreversible = (rev: AlembicRevision) => rev.down_error?.type === "NotImplementedError";
     for (const rev of report.revisions) {
-      const failures = (["up", "down"] as const).filter((l) => rev[`${l}_error`]);
+      const failures = (["up", "down"] as const).filter((l) =>
+        rev[`${l}_error`] && !(l === "down" && irreversible(rev))
+      );
       if (failures.length === 0) continue;
       failed.add(rev.revision);
       findings.push({
@@ -358,6 +370,9 @@ export const alembic: SourceTool = {
       }
       const when = dated.get(rev.revision)!;
       if (!when.fromDoc && when.time) notes.push("no Create Date: the file name's time");
+      if (irreversible(rev)) {
+        notes.push("its downgrade() raises NotImplementedError: no down, irreversible");
+      }
       const message = rev.doc.trim() ||
         rev.module_doc.split("\n").find((l) => l.trim() !== "")?.trim() || rev.revision;
       revisions.push({
@@ -369,7 +384,7 @@ export const alembic: SourceTool = {
         time: when.time,
         parents,
         up: await strip(rev.up ?? "", table),
-        down: await strip(rev.down ?? "", table),
+        down: irreversible(rev) ? null : await strip(rev.down ?? "", table),
         noTransaction: false,
         notes,
       });
