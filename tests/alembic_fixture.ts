@@ -5,7 +5,8 @@
  * branches (two heads) joined by a merge (a tuple `down_revision`), a third
  * branch that a `depends_on` names (`alembic heads` lists it as an
  * "effective head"), a branch label, a revision that reads data through
- * `op.get_bind()` and one after it.
+ * `op.get_bind()` and one after it that builds an index in an
+ * `autocommit_block()`, and a `downgrade()` that raises NotImplementedError.
  */
 export const ALEMBIC_INI = `[alembic]
 script_location = %(here)s/alembic
@@ -238,11 +239,13 @@ def downgrade():
     "2024-01-06 09:00:00.000000",
     `def upgrade():
     op.add_column("users", sa.Column("bio", sa.Text, nullable=True))
-    op.create_index("posts_user", "posts", ["user_id"])
+    with op.get_context().autocommit_block():
+        op.create_index("posts_user", "posts", ["user_id"], postgresql_concurrently=True)
 
 
 def downgrade():
-    op.drop_index("posts_user", table_name="posts")
+    with op.get_context().autocommit_block():
+        op.drop_index("posts_user", table_name="posts", postgresql_concurrently=True)
     op.drop_column("users", "bio")
 `,
     "depends_on = '8192a3b4c5d6'",

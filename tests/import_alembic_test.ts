@@ -57,7 +57,14 @@ const REVS = [
 
 interface Report {
   revisions: Array<
-    { id: string; parents: string[]; down: string; notes: string[]; source: { version: string } }
+    {
+      id: string;
+      parents: string[];
+      transaction: string;
+      down: string;
+      notes: string[];
+      source: { version: string };
+    }
   >;
   notImported: Array<{ file: string; reason: string }>;
 }
@@ -102,16 +109,28 @@ async function importProject(dir: string): Promise<Report> {
     "sql",
   ]);
   assert.match(byId.get(IDS[4])!.notes.join("\n"), /raises NotImplementedError/);
+  // The autocommit_block() commits inside the script: kept, run outside strata's transaction.
+  assert.deepEqual(
+    report.revisions.filter((r) => r.transaction === "none").map((r) => r.id),
+    [IDS[6]],
+  );
   for (const [i, id] of IDS.entries()) {
     const text = await Deno.readTextFile(join(dir, "migrations", `${id}.sql`));
     // The Alembic revision stays visible, for adopt to map alembic_version rows.
     assert.match(text, new RegExp(`^-- imported from alembic ${REVS[i]}: alembic/versions/`));
-    assert.doesNotMatch(text, /alembic_version|^BEGIN|^COMMIT|-- Running/im);
+    assert.doesNotMatch(text, /alembic_version|-- Running/i);
   }
   const root = await Deno.readTextFile(join(dir, "migrations", `${IDS[0]}.sql`));
   assert.match(root, /CREATE TABLE users \(/);
   assert.match(root, /ALTER TABLE users ADD COLUMN name TEXT;/);
   assert.match(root, /INSERT INTO users \(email, name\) VALUES \('admin@example\.com', 'Admin'\);/);
+  // Only a wrapper BEGIN/COMMIT goes; the autocommit block keeps its COMMIT … BEGIN.
+  assert.doesNotMatch(root, /BEGIN|COMMIT/);
+  const bioFile = await Deno.readTextFile(join(dir, "migrations", `${IDS[6]}.sql`));
+  assert.match(
+    bioFile,
+    /-- up\nBEGIN;\n\nALTER TABLE users ADD COLUMN bio TEXT;\n\nCOMMIT;\n\nCREATE INDEX CONCURRENTLY posts_user ON posts \(user_id\);\n-- down\n/,
+  );
   return report;
 }
 

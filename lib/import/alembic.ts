@@ -185,27 +185,49 @@ async function runAlembic(dir: string, ini: string): Promise<AlembicReport> {
   });
 }
 
-/** The statements strata keeps: without Alembic's version table and its BEGIN/COMMIT. */
+/**
+ * The statements strata keeps: without Alembic's version-table statements and the
+ * `-- Running` comments. The BEGIN/COMMIT env.py wraps around the script goes too when it
+ * is only a wrapper; a script that commits inside (an `autocommit_block()`) keeps its
+ * transaction control, and the import runs it as `transaction: none`, as psql would run
+ * Alembic's --sql output.
+ */
 async function strip(sql: string, table: string): Promise<string> {
-  const text = sql.split("\n").filter((l) => !/^-- Running (upgrade|downgrade) /.test(l))
-    .join("\n");
-  let statements;
-  try {
-    statements = await splitStatements(text);
-  } catch (error) {
-    if (error instanceof SqlSyntaxError) return text;
-    throw error;
-  }
   const name = table.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const own = new RegExp(
-    `^(CREATE TABLE|DROP TABLE|INSERT INTO|UPDATE|DELETE FROM)\\s+(?:"?\\w+"?\\.)?"?${name}"?(\\s|\\(|$)`,
+    `^(CREATE TABLE|DROP TABLE|INSERT INTO|UPDATE|DELETE FROM)\\s+(?:"?\\w+"?\\.)?"?${name}"?(\\s|\\(|;|$)`,
     "i",
   );
-  const kept = statements.filter((s) =>
-    !(s.control && ["BEGIN", "START", "COMMIT"].includes(s.control.kind)) &&
-    !own.test(s.sql.trim())
-  );
-  return kept.map((s) => `${s.sql.trim().replace(/;$/, "")};\n`).join("\n");
+  const text = sql.split("\n").filter((l) => !/^-- Running (upgrade|downgrade) /.test(l))
+    .join("\n");
+  let chunks: Array<{ sql: string; control: string | null }>;
+  try {
+    chunks = (await splitStatements(text)).map((s) => ({
+      sql: s.sql.trim().replace(/;$/, ""),
+      control: s.control?.kind ?? null,
+    }));
+  } catch (error) {
+    if (!(error instanceof SqlSyntaxError)) throw error;
+    // Alembic writes each statement as its own block ending in ";" and a blank line.
+    chunks = text.split(/;\n\s*\n/).map((b) => b.trim()).filter(Boolean).map((b) => ({
+      sql: b.replace(/;$/, ""),
+      control: /^(BEGIN|COMMIT)$/i.test(b.replace(/;$/, ""))
+        ? b.replace(/;$/, "").toUpperCase()
+        : null,
+    }));
+  }
+  chunks = chunks.filter((c) => !own.test(c.sql));
+  // An empty BEGIN; COMMIT; pair left where the version-table statements were.
+  for (let i = chunks.length - 2; i >= 0; i--) {
+    if (chunks[i].control === "BEGIN" && chunks[i + 1]?.control === "COMMIT") chunks.splice(i, 2);
+  }
+  const control = chunks.filter((c) => c.control);
+  if (
+    control.length === 2 && chunks[0].control === "BEGIN" && chunks.at(-1)!.control === "COMMIT"
+  ) {
+    chunks = chunks.slice(1, -1);
+  }
+  return chunks.map((c) => `${c.sql};\n`).join("\n");
 }
 
 /** `Create Date: 2024-01-01 12:00:00.123456[+00:00]` of the docstring, as a moment. */
@@ -270,6 +292,17 @@ export const alembic: SourceTool = {
     // A downgrade() that raises NotImplementedError is Alembic's way to say irreversible.
     const irreversible = (rev: AlembicRevision) => rev.down_error?.type === "NotImplementedError";
     for (const rev of report.revisions) {
+      for (const label of ["up", "down"] as const) {
+        const step = label === "up" ? "upgrade" : "downgrade";
+        if (rev[`${label}_error`] || rev[label]?.includes(`-- Running ${step} `)) continue;
+        rev[`${label}_error`] = {
+          type: "env.py",
+          message: `its offline ${step} wrote no "-- Running ${step}" line where Alembic's ` +
+            "--sql output goes: does env.py send it elsewhere (output_buffer)?",
+          where: "",
+          get_bind: false,
+        };
+      }
       const failures = (["up", "down"] as const).filter((l) =>
         rev[`${l}_error`] && !(l === "down" && irreversible(rev))
       );
