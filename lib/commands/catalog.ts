@@ -264,7 +264,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "another tool's migrations as strata files (dbmate, golang-migrate, goose, …)",
     usage: "import FORMAT PATH [--dir PATH] [--dry-run] [--partial] [--json]",
     help:
-      "Formats: dbmate, golang-migrate, goose (SQL), flyway (SQL), sqitch, node-pg-migrate (SQL).\n" +
+      "Formats: dbmate, golang-migrate, goose (SQL), flyway (SQL), sqitch, node-pg-migrate (SQL),\n" +
+      "alembic (PATH holds alembic.ini; runs the project's Alembic offline through python3).\n" +
       "PATH is the tool's folder (db/migrations, migrations, Flyway's location, the Sqitch project).\n" +
       "Keeps the order, parents (Sqitch dependencies), transaction modes, no-op and missing downs;\n" +
       "prints what it mapped and what it could not. Writes into the migrations folder (--dir),\n" +

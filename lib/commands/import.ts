@@ -18,6 +18,7 @@ const FORMATS: Record<string, () => Promise<SourceTool>> = {
   flyway: async () => (await import("../import/flyway.ts")).flyway,
   sqitch: async () => (await import("../import/sqitch.ts")).sqitch,
   "node-pg-migrate": async () => (await import("../import/node_pg_migrate.ts")).nodePgMigrate,
+  alembic: async () => (await import("../import/alembic.ts")).alembic,
 };
 
 export const IMPORT_FORMATS = Object.keys(FORMATS);
@@ -57,7 +58,7 @@ export async function importCommand(ctx: Context): Promise<number> {
   if (!load) {
     throw usage(
       `Unknown import format "${format}"`,
-      `Formats: ${IMPORT_FORMATS.join(", ")} (alembic comes later)`,
+      `Formats: ${IMPORT_FORMATS.join(", ")}`,
     );
   }
   const tool = await load();
