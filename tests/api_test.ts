@@ -168,10 +168,19 @@ async function walk(
 
   const linted = await same(() => lint({ dir }), cwd, ["lint", "--dir", dir]);
   assert.equal((linted as { command: string }).command, "lint");
+  // The examples lint clean; a revision with a lock warning fails only with failOn warning.
+  const warned = join(cwd, "warned");
+  await Deno.mkdir(warned);
+  await Deno.writeTextFile(
+    join(warned, "20240101_0000_index.sql"),
+    "-- up\nCREATE INDEX users_name_idx ON users (name);\n-- down\nDROP INDEX users_name_idx;\n",
+  );
+  const lenient = await same(() => lint({ dir: warned }), cwd, ["lint", "--dir", warned]);
+  assert.equal((lenient as { ok: boolean }).ok, true);
   const strictLint = await same(
-    () => lint({ dir, failOn: "warning" }),
+    () => lint({ dir: warned, failOn: "warning" }),
     cwd,
-    ["lint", "--fail-on", "warning", "--dir", dir],
+    ["lint", "--fail-on", "warning", "--dir", warned],
   );
   assert.equal((strictLint as { ok: boolean }).ok, false);
 
