@@ -63,9 +63,12 @@ function header(name: string, size: number, dir: boolean): Uint8Array {
   return block;
 }
 
-async function tar(root: string): Promise<Uint8Array> {
+async function tar(
+  root: string,
+  entries: Array<{ path: string; dir: boolean }>,
+): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for (const { path, dir } of await files(root)) {
+  for (const { path, dir } of entries) {
     const data = dir ? new Uint8Array(0) : await Deno.readFile(join(root, path));
     parts.push(header(dir ? `${path}/` : path, data.length, dir), data);
     const pad = (512 - (data.length % 512)) % 512;
@@ -94,7 +97,9 @@ if (import.meta.main) {
     await db.close();
     const pglite = /\(PGlite ([^)]+)\)/.exec(version)?.[1];
     if (!pglite) throw new Error(`No PGlite version in "${version}"`);
-    const gz = gzipSync(await tar(dir), { level: 9 });
+    const entries = await files(dir);
+    const top = [...new Set(entries.map((e) => e.path.split("/")[0]))].sort();
+    const gz = new Uint8Array(gzipSync(await tar(dir, entries), { level: 9 }));
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", gz));
     const sha = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
     await Deno.writeTextFile(
@@ -106,6 +111,7 @@ if (import.meta.main) {
         `export const PGLITE_VERSION = ${JSON.stringify(pglite)};`,
         `export const SERVER_VERSION = ${JSON.stringify(version)};`,
         `export const SHA256 = ${JSON.stringify(sha)};`,
+        `export const TOP_LEVEL = ${JSON.stringify(top)};`,
         `export const IMAGE = ${JSON.stringify(base64(gz))};`,
         "",
       ].join("\n"),

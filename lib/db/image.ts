@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { StrataError } from "../errors.ts";
-import { readTar, type TarEntry } from "./tar.ts";
+import { readTar, streamTar, type TarEntry } from "./tar.ts";
 
 type PGlite = import("@electric-sql/pglite").PGlite;
 type Filesystem = NonNullable<import("@electric-sql/pglite").PGliteOptions["fs"]>;
@@ -18,6 +18,7 @@ interface Image {
   PGLITE_VERSION: string;
   SERVER_VERSION: string;
   SHA256: string;
+  TOP_LEVEL: readonly string[];
   IMAGE: string;
 }
 
@@ -26,10 +27,9 @@ export async function loadImage(): Promise<Image> {
   return await import("./pristine_image.js");
 }
 
-async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+function imageStream(image: Image): ReadableStream<Uint8Array> {
+  const bytes = fromBase64(image.IMAGE) as Uint8Array<ArrayBuffer>;
+  return new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
 }
 
 function fromBase64(text: string): Uint8Array {
@@ -41,12 +41,7 @@ function fromBase64(text: string): Uint8Array {
 
 /** The image's tar, uncompressed (about 40 MB). */
 export async function imageTar(): Promise<Uint8Array> {
-  return await gunzip(fromBase64((await loadImage()).IMAGE));
-}
-
-/** The top-level names the image holds, beside which a half-unpacked folder holds nothing. */
-function topLevel(entries: TarEntry[]): Set<string> {
-  return new Set(entries.map((e) => e.path.split("/")[0]));
+  return new Uint8Array(await new Response(imageStream(await loadImage())).arrayBuffer());
 }
 
 /**
@@ -56,9 +51,8 @@ function topLevel(entries: TarEntry[]): Set<string> {
  * image holds (and `keep`, the lock file) is somebody else's: refused.
  */
 export async function unpackImage(dir: string, keep: string[] = []): Promise<void> {
-  const entries = readTar(await imageTar());
-  const ours = topLevel(entries);
-  for (const name of keep) ours.add(name);
+  const image = await loadImage();
+  const ours = new Set([...image.TOP_LEVEL, ...keep]);
   for await (const entry of Deno.readDir(dir)) {
     if (!ours.has(entry.name)) {
       throw new StrataError(
@@ -68,7 +62,8 @@ export async function unpackImage(dir: string, keep: string[] = []): Promise<voi
       );
     }
   }
-  for (const entry of entries) {
+  // One file at a time from the gzip stream: the 40 MB archive is never held whole.
+  for await (const entry of streamTar(imageStream(image))) {
     const path = join(dir, entry.path);
     if (entry.dir) await Deno.mkdir(path, { recursive: true, mode: 0o700 });
     else await Deno.writeFile(path, entry.data, { mode: 0o600 });
@@ -77,11 +72,9 @@ export async function unpackImage(dir: string, keep: string[] = []): Promise<voi
 
 /** Remove what `unpackImage` wrote into `dir` (after a failed open of a new database). */
 export async function removeImage(dir: string): Promise<void> {
-  const entries = readTar(await imageTar());
+  const { TOP_LEVEL } = await loadImage();
   // PG_VERSION first, so an interrupted removal leaves a folder that is no database.
-  const names = [...topLevel(entries)].sort((a, b) =>
-    a === "PG_VERSION" ? -1 : b === "PG_VERSION" ? 1 : 0
-  );
+  const names = [...TOP_LEVEL].sort((a, b) => a === "PG_VERSION" ? -1 : b === "PG_VERSION" ? 1 : 0);
   for (const name of names) {
     await Deno.remove(join(dir, name), { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;

@@ -53,3 +53,63 @@ export function readTar(tar: Uint8Array): TarEntry[] {
   }
   return entries;
 }
+
+/** Exactly `n` bytes from a stream of chunks, or fewer at its end. */
+class ChunkReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #chunk: Uint8Array = new Uint8Array(0);
+  #at = 0;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  /** Fill `out` from `offset`; how many bytes it got (less only at the end). */
+  async fill(out: Uint8Array, offset = 0): Promise<number> {
+    let filled = offset;
+    const n = out.length;
+    while (filled < n) {
+      if (this.#at === this.#chunk.length) {
+        const { done, value } = await this.#reader.read();
+        if (done) return filled - offset;
+        this.#chunk = value;
+        this.#at = 0;
+      }
+      const take = Math.min(n - filled, this.#chunk.length - this.#at);
+      out.set(this.#chunk.subarray(this.#at, this.#at + take), filled);
+      filled += take;
+      this.#at += take;
+    }
+    return filled - offset;
+  }
+
+  cancel(): Promise<void> {
+    return this.#reader.cancel();
+  }
+}
+
+/**
+ * `readTar` over a stream: one entry in memory at a time, so a large archive
+ * is never held whole.
+ */
+export async function* streamTar(stream: ReadableStream<Uint8Array>): AsyncGenerator<TarEntry> {
+  const reader = new ChunkReader(stream);
+  try {
+    for (;;) {
+      const header = new Uint8Array(512);
+      if (await reader.fill(header) < 512 || header.every((b) => b === 0)) return;
+      const size = parseInt(field(header, 124, 136).trim() || "0", 8);
+      // A header and its body are an archive of their own for readTar.
+      const single = new Uint8Array(512 + Math.ceil(size / 512) * 512);
+      single.set(header);
+      await reader.fill(single, 512);
+      const [entry] = readTar(single);
+      if (entry) yield entry;
+      else if (header[156] === 0x4c || header[156] === 0x78) {
+        throw new Error("Long names are not supported in a streamed archive");
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
