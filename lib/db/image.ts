@@ -96,7 +96,7 @@ const PGDATA = "/pglite/data";
 
 /**
  * An in-memory file system that holds the image when the engine starts.
- * PGlite's `loadDataDir` does the same at about 120 MiB more: it copies the
+ * PGlite's `loadDataDir` does the same at about 115 MiB more: it copies the
  * archive three times on the way in.
  */
 export async function imageMemoryFs(): Promise<Filesystem> {
