@@ -39,7 +39,7 @@ function fromBase64(text: string): Uint8Array {
   return bytes;
 }
 
-/** The image's tar, uncompressed (about 40 MB). */
+/** The image's tar, uncompressed (about 30 MB). */
 export async function imageTar(): Promise<Uint8Array> {
   return new Uint8Array(await new Response(imageStream(await loadImage())).arrayBuffer());
 }
@@ -62,7 +62,7 @@ export async function unpackImage(dir: string, keep: string[] = []): Promise<voi
       );
     }
   }
-  // One file at a time from the gzip stream: the 40 MB archive is never held whole.
+  // One file at a time from the gzip stream: the 30 MB archive is never held whole.
   for await (const entry of streamTar(imageStream(image))) {
     const path = join(dir, entry.path);
     if (entry.dir) await Deno.mkdir(path, { recursive: true, mode: 0o700 });

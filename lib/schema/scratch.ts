@@ -35,8 +35,8 @@ export const SCRATCH_PREFIX = "strata-scratch-";
  * Embedded scratch databases, one at a time, each in a new temporary folder
  * made from the pristine image and removed when it closes (also when the
  * proof fails). On disk rather than in memory: a database in memory holds
- * its whole data folder (40 MB empty, growing with the history) and the
- * image's copy in the process, which put a proof 70–90 MiB higher. A run
+ * its whole data folder (25 MB empty, growing with the history) in the
+ * process, which put verify of 200 revisions at 393 MiB against 342. A run
  * that is killed leaves its folder; the next run removes every such folder
  * whose lock no live process holds, so the mess stays bounded.
  */
@@ -58,7 +58,8 @@ export function embeddedScratch(): ScratchDatabases {
       }
       const engine: Engine = {
         ...inner,
-        // What the proofs print: a throwaway database nobody else sees.
+        // What the proofs print, as before they moved to disk: a throwaway
+        // database nobody else sees (and a label scripts may match).
         label: "pglite:memory",
         async close() {
           if (!open.delete(engine)) return;
