@@ -1,10 +1,12 @@
 /**
  * Peak memory of the embedded engine's commands on a generated history:
- * apply on a `pglite:` folder, verify, drift and clean (its proof, with
- * --dry-run). Each command runs in its own process under `/usr/bin/time -v`,
- * whose "Maximum resident set size" is the figure reported.
+ * apply on a new `pglite:` folder, status on that folder, apply on
+ * `pglite:memory`, verify, drift and clean (its proof, with --dry-run). Each
+ * command runs in its own process under `/usr/bin/time -v`, whose "Maximum
+ * resident set size" is the figure reported.
  *
- *   deno run -A bench/memory.ts [--revisions 200] [--only apply,verify,drift,clean]
+ *   deno run -A bench/memory.ts [--revisions 200]
+ *     [--only apply,status,memory,verify,drift,clean]
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,7 +126,9 @@ if (import.meta.main) {
     return at >= 0 ? argv[at + 1] : fallback;
   };
   const count = Number(option("--revisions", "200"));
-  const only = new Set(option("--only", "apply,verify,drift,clean").split(","));
+  const only = new Set(
+    option("--only", "apply,status,memory,verify,drift,clean").split(","),
+  );
   const work = await Deno.makeTempDir({ prefix: "strata-memory-" });
   try {
     const dir = join(work, "migrations");
@@ -137,7 +141,11 @@ if (import.meta.main) {
       results.push(m);
       console.log(`${label}: ${m.peakMiB} MiB peak, ${m.seconds.toFixed(1)} s, exit ${m.code}`);
     };
-    if (only.has("apply") || only.has("drift")) await run("apply", ["apply", "--database", db]);
+    if (["apply", "status", "drift"].some((c) => only.has(c))) {
+      await run("apply", ["apply", "--database", db]);
+    }
+    if (only.has("status")) await run("status", ["status", "--database", db]);
+    if (only.has("memory")) await run("apply memory", ["apply", "--database", "pglite:memory"]);
     if (only.has("verify")) await run("verify", ["verify"]);
     if (only.has("drift")) await run("drift", ["drift", "--database", db]);
     if (only.has("clean")) await run("clean", ["clean", "10", "--dry-run"]);

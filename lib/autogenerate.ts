@@ -16,7 +16,7 @@ import { buildUp, runSection, sectionSources } from "./schema/build.ts";
 import { diffCount, diffSnapshots, formatDiff, isEmpty, type SchemaDiff } from "./schema/diff.ts";
 import { generateSql, renderStatements } from "./schema/generate.ts";
 import type { ScratchDatabases } from "./schema/scratch.ts";
-import { snapshot } from "./schema/snapshot.ts";
+import { type Snapshot, snapshot } from "./schema/snapshot.ts";
 import { SqlError } from "./db/engine.ts";
 import type { Engine } from "./db/engine.ts";
 import { splitStatements, SqlSyntaxError, tooDeepAt } from "./sql_split.ts";
@@ -124,11 +124,19 @@ export async function autogenerate(
   const text = await readDesired(desiredPath);
   const files = graph.order.map((id) => graph.files.get(id)!);
   scratch.admit([...sectionSources(files, ["up"]), { path: desiredPath, line: 1, sql: text }]);
-  const head = await scratch.open();
+  // One scratch database at a time: the desired schema is read and closed
+  // before head is built on the one the generated revision is proven on.
   const desired = await scratch.open();
+  let after: Snapshot;
+  try {
+    await loadDesired(desired, desiredPath, text);
+    after = await snapshot(desired, NO_EXCLUDE);
+  } finally {
+    await desired.close();
+  }
+  const head = await scratch.open();
   await buildUp(head, files);
-  await loadDesired(desired, desiredPath, text);
-  const [before, after] = [await snapshot(head, NO_EXCLUDE), await snapshot(desired, NO_EXCLUDE)];
+  const before = await snapshot(head, NO_EXCLUDE);
   const diff = diffSnapshots(before, after);
   if (isEmpty(diff)) return null;
 

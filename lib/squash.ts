@@ -292,22 +292,38 @@ export async function proveBaseline(
       });
     }
   };
-  const original = await scratch.open();
-  const squashed = await scratch.open();
-  await run(original, replaced, "up");
-  await run(squashed, [baseline], "up");
-  const up = diffSnapshots(
-    await snapshot(original, { exclude }),
-    await snapshot(squashed, { exclude }),
-  );
+  // One scratch database at a time: the original history builds, is read
+  // and walked down on the first, which is closed before the baseline's is
+  // opened. A down that fails is held back and reported only where the
+  // comparison of the ups would have reached it.
+  const withDatabase = async <T>(work: (engine: Engine) => Promise<T>): Promise<T> => {
+    const engine = await scratch.open();
+    try {
+      return await work(engine);
+    } finally {
+      await engine.close();
+    }
+  };
+  const original = await withDatabase(async (engine) => {
+    await run(engine, replaced, "up");
+    const up = await snapshot(engine, { exclude });
+    if (!baseline.down) return { up, down: null, downError: null };
+    try {
+      await run(engine, [...replaced].reverse(), "down");
+      return { up, down: await snapshot(engine, { exclude }), downError: null };
+    } catch (error) {
+      return { up, down: null, downError: error };
+    }
+  });
   let down: SchemaDiff = { added: [], removed: [], changed: [] };
-  if (baseline.down && isEmpty(up)) {
-    await run(original, [...replaced].reverse(), "down");
-    await run(squashed, [baseline], "down");
-    down = diffSnapshots(
-      await snapshot(original, { exclude }),
-      await snapshot(squashed, { exclude }),
-    );
-  }
+  const up = await withDatabase(async (engine) => {
+    await run(engine, [baseline], "up");
+    const up = diffSnapshots(original.up, await snapshot(engine, { exclude }));
+    if (!baseline.down || !isEmpty(up)) return up;
+    if (original.downError) throw original.downError;
+    await run(engine, [baseline], "down");
+    down = diffSnapshots(original.down!, await snapshot(engine, { exclude }));
+    return up;
+  });
   return { ok: isEmpty(up) && isEmpty(down), up, down };
 }

@@ -137,6 +137,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Open the embedded database at `location` (a folder, or "memory"). A new
+ * database starts from the pristine image (lib/db/image.ts), not from
+ * PGlite's initdb: unpacked into the folder before PGlite opens it, or
+ * written into the in-memory file system as the engine starts.
+ */
 export async function openEmbedded(location: string, options: EngineOptions): Promise<Engine> {
   const inMemory = location === "memory" || location === "";
   if (!inMemory && options.mustExist && !(await exists(join(location, "PG_VERSION")))) {
@@ -145,23 +151,42 @@ export async function openEmbedded(location: string, options: EngineOptions): Pr
     });
   }
   const lockFile = inMemory ? null : await lockFolder(location, options.lockTimeoutMs);
-  const { PGlite } = await import("@electric-sql/pglite");
-  let db: InstanceType<typeof PGlite>;
+  const image = await import("./image.ts");
+  let created = inMemory;
+  let db: PGliteInstance | null = null;
   try {
+    if (!inMemory && !(await exists(join(location, "PG_VERSION")))) {
+      await image.unpackImage(location, [LOCK_FILE]);
+      created = true;
+    }
+    const { PGlite } = await import("@electric-sql/pglite");
     db = await PGlite.create({
-      dataDir: inMemory ? undefined : location,
+      ...(inMemory ? { fs: await image.imageMemoryFs() } : { dataDir: location }),
       startParams: startParams(PGlite),
     });
+    if (created) {
+      const { rows } = await db.query<{ version: string }>("SELECT version()");
+      await image.assertImageMatches(rows[0].version);
+    }
     await db.exec(sessionSql(options));
     // An extension's types and functions need its bundle in every session
     // that uses them, not only in the one that created it.
-    if (!inMemory) await loadInstalledExtensions(db);
+    if (!created) await loadInstalledExtensions(db);
   } catch (error) {
+    await db?.close().catch(() => {});
+    // What this run unpacked goes again: no half-made database stays behind.
+    if (created && !inMemory) await image.removeImage(location).catch(() => {});
     lockFile?.close();
+    if (error instanceof StrataError) throw error;
     throw new StrataError(
       "CONNECT",
       `Cannot open embedded database pglite:${location}: ${(error as Error).message}`,
-      { hint: "The folder may hold another program's data or be damaged", cause: error },
+      {
+        hint: created
+          ? "The empty-database image may not match this PGlite: rebuild it with `deno task image`"
+          : "The folder may hold another program's data or be damaged",
+        cause: error,
+      },
     );
   }
 

@@ -9,6 +9,7 @@
  * The specifiers are static strings, so `deno compile` embeds every bundle.
  */
 import { StrataError } from "../errors.ts";
+import { readTar } from "./tar.ts";
 
 /** What a PGlite extension module exports: its bundle comes from `setup`. */
 interface PgliteExtension {
@@ -262,46 +263,18 @@ async function gunzip(url: URL): Promise<Uint8Array> {
   return new Uint8Array(gunzipSync(await readFile(url)));
 }
 
-const decoder = new TextDecoder();
-
-function field(header: Uint8Array, start: number, end: number): string {
-  const text = decoder.decode(header.subarray(start, end));
-  const nul = text.indexOf("\0");
-  return nul < 0 ? text : text.slice(0, nul);
-}
-
-/** Write a ustar archive's files under the module's prefix (GNU long names and pax paths included). */
+/** Write a bundle's files under the module's prefix. */
 function unpack(db: PgliteModuleHost, tar: Uint8Array): void {
   const { FS, WASM_PREFIX } = db.Module;
   const ensureDir = (dir: string) => {
     if (!FS.analyzePath(dir).exists) FS.mkdirTree(dir);
   };
-  let longName: string | null = null;
-  for (let offset = 0; offset + 512 <= tar.length;) {
-    const header = tar.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const size = parseInt(field(header, 124, 136).trim() || "0", 8);
-    const type = String.fromCharCode(header[156]);
-    const data = tar.subarray(offset + 512, offset + 512 + size);
-    offset += 512 + Math.ceil(size / 512) * 512;
-    if (type === "L") {
-      longName = decoder.decode(data).replace(/\0+$/, "");
-      continue;
-    }
-    if (type === "x") {
-      const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(decoder.decode(data));
-      if (path) longName = path[1];
-      continue;
-    }
-    const prefix = field(header, 345, 500);
-    const name = longName ??
-      (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-    longName = null;
-    const path = `${WASM_PREFIX}/${name.replace(/^\.\//, "")}`.replace(/\/+$/, "");
-    if (type === "5") ensureDir(path);
-    else if (type === "0" || type === "\0") {
+  for (const entry of readTar(tar)) {
+    const path = `${WASM_PREFIX}/${entry.path}`;
+    if (entry.dir) ensureDir(path);
+    else {
       ensureDir(path.slice(0, path.lastIndexOf("/")));
-      FS.writeFile(path, data);
+      FS.writeFile(path, entry.data);
     }
   }
 }
