@@ -202,6 +202,7 @@ const CASES: Record<string, Case> = {
     path: "sq",
     files: {
       "sq/sqitch.plan": SQITCH_PLAN,
+      "sq/sqitch.conf": "[core]\n\tengine = pg\n",
       "sq/deploy/users.sql": `BEGIN;\n${USERS};\nCOMMIT;\n`,
       "sq/revert/users.sql": "BEGIN;\nDROP TABLE users;\nCOMMIT;\n",
       "sq/deploy/posts.sql": `BEGIN;\n${POSTS};\nCOMMIT;\n`,
@@ -212,10 +213,27 @@ const CASES: Record<string, Case> = {
     table: "sqitch.changes",
     drop: "DROP SCHEMA sqitch CASCADE",
     applied: 3,
-    // Another project's change in the same registry is not this project's.
+    // The real Sqitch where Debian's package is installed (CI does not install it), else its
+    // documented registry table with the rows it writes; either way another project's change
+    // in the same registry is not this project's.
     args: ["app"],
-    setup: (url) =>
-      run(url, [
+    async setup(url, dir) {
+      if (SQITCH) {
+        const target = `db:${url.replace(/^postgres(ql)?:/, "pg:")}`;
+        await realTool(join(dir, "sq"), ["sqitch", "deploy", target], url);
+        const [row] = await queryDb<{ n: number }>(
+          url,
+          "SELECT count(*)::int AS n FROM sqitch.changes WHERE project = 'app'",
+        );
+        assert.equal(row.n, 3);
+        await run(url, [
+          "INSERT INTO sqitch.projects (project, creator_name, creator_email) " +
+          "VALUES ('elsewhere', 'M', 'm@e')",
+          sqitchRow("b1", "other", "elsewhere"),
+        ]);
+        return;
+      }
+      await run(url, [
         USERS,
         POSTS,
         INDEX,
@@ -224,7 +242,8 @@ const CASES: Record<string, Case> = {
         sqitchRow("a2", "posts"),
         sqitchRow("a3", "email_index"),
         sqitchRow("b1", "other", "elsewhere"),
-      ]),
+      ]);
+    },
   },
   alembic: {
     // No `import alembic` yet: files as it would write them, by hand. Two branches, merged.
@@ -274,7 +293,7 @@ async function realTool(dir: string, [cmd, ...args]: string[], url: string) {
   const result = await new Deno.Command(cmd, {
     args,
     cwd: dir,
-    env: { ADOPT_TEST_URL: url },
+    env: { ADOPT_TEST_URL: url, SQITCH_FULLNAME: "Strata Test", SQITCH_EMAIL: "test@localhost" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -294,6 +313,13 @@ const installed = (path: string) => {
   }
 };
 const requirePeers = Deno.env.get("STRATA_REQUIRE_PEERS") === "1";
+/** Debian's sqitch, when this machine has it. */
+const SQITCH = await new Deno.Command("sqitch", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+})
+  .output().then((r) => r.success, () => false);
 
 async function strataLedgerExists(url: string): Promise<boolean> {
   const [row] = await queryDb<{ present: boolean }>(
