@@ -526,3 +526,75 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "[server] adopt alembic: several heads in alembic_version, each with its ancestors",
+  ignore: !serverReachable,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withProject(CASES.alembic.files, async (dir, url) => {
+      await run(url, [
+        USERS,
+        POSTS,
+        INDEX,
+        "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)",
+        "INSERT INTO alembic_version VALUES ('d4e5f6'), ('0a0b0c')",
+      ]);
+      const dry = await strata(["adopt", "alembic", "-d", url, "--dry-run", "--json"], {
+        cwd: dir,
+      });
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      const report = JSON.parse(dry.stdout);
+      assert.deepEqual(report.adopted, [
+        { revision: "20240101_0000_base", entry: "a1b2c3 (ancestor of 0a0b0c)" },
+        { revision: "20240102_0000_posts", entry: "d4e5f6" },
+        { revision: "20240103_0000_index", entry: "0a0b0c" },
+      ]);
+      assert.deepEqual(report.notApplied, ["20240104_0000_merge"]);
+      assert.equal(await strataLedgerExists(url), false);
+    });
+  },
+});
+
+Deno.test({
+  name: "[server] adopt sqitch: a reworked change's rows match NAME@TAG first, then the newest",
+  ignore: !serverReachable,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const plan = "%syntax-version=1.0.0\n%project=p\n\n" +
+      "f 2024-01-01T00:00:00Z M <m@e> # first f\n@v1 2024-01-02T00:00:00Z M <m@e>\n" +
+      "g [f] 2024-01-03T00:00:00Z M <m@e>\nf [f@v1] 2024-01-04T00:00:00Z M <m@e> # rework f\n";
+    const fn = (n: number) =>
+      `CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT ${n}';`;
+    const files = {
+      "p/sqitch.plan": plan,
+      "p/deploy/f@v1.sql": `BEGIN;\n${fn(1)}\nCOMMIT;\n`,
+      "p/revert/f@v1.sql": "BEGIN;\nDROP FUNCTION f();\nCOMMIT;\n",
+      "p/deploy/g.sql": "BEGIN;\nCREATE TABLE g (n int DEFAULT f());\nCOMMIT;\n",
+      "p/revert/g.sql": "BEGIN;\nDROP TABLE g;\nCOMMIT;\n",
+      "p/deploy/f.sql": `BEGIN;\n${fn(2)}\nCOMMIT;\n`,
+      "p/revert/f.sql": `BEGIN;\n${fn(1)}\nCOMMIT;\n`,
+    };
+    await withProject(files, async (dir, url) => {
+      await importInto(dir, "sqitch", "p");
+      // Deployed up to g: the first f and g, not the rework.
+      await run(url, [...SQITCH_LEDGER, sqitchRow("c1", "f", "p"), sqitchRow("c2", "g", "p")]);
+      const args = ["adopt", "sqitch", "-d", url, "--dry-run", "--json"];
+      const dry = await strata(args, { cwd: dir });
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      const report = JSON.parse(dry.stdout);
+      assert.deepEqual(report.adopted.map((a: { entry: string }) => a.entry), [
+        "p:f (c1)",
+        "p:g (c2)",
+      ]);
+      assert.equal(report.notApplied.length, 1);
+      assert.match(report.notApplied[0], /_f$/);
+      // The rework deployed too: all three.
+      await run(url, [sqitchRow("c3", "f", "p")]);
+      const all = await strata(args, { cwd: dir });
+      assert.equal(JSON.parse(all.stdout).adopted.length, 3, all.stdout);
+    });
+  },
+});

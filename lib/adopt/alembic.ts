@@ -29,10 +29,11 @@ export const alembic: LedgerReader = {
         continue;
       }
       for (const rev of ancestors(graph, id)) {
-        state.applied.set(
-          rev,
-          rev === id ? head : `${revOf.get(rev) ?? rev} (ancestor of ${head})`,
-        );
+        // A head names itself; an ancestor is named after the first head it was reached from.
+        if (rev === id) state.applied.set(rev, head);
+        else if (!state.applied.has(rev)) {
+          state.applied.set(rev, `${revOf.get(rev) ?? rev} (ancestor of ${head})`);
+        }
       }
     }
     return state;

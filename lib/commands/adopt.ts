@@ -13,6 +13,7 @@ import { adoptImportedSql } from "../adopt.ts";
 import { StrataError, usage } from "../errors.ts";
 import { inOrder } from "../graph.ts";
 import { openLedger, readLedger } from "../ledger.ts";
+import { normalize } from "../migration_file.ts";
 import { type ImportedFile, importedHeader, type LedgerReader } from "../adopt/source.ts";
 import { type Context, loadGraph, names, positionals, withEngine } from "./context.ts";
 
@@ -42,7 +43,16 @@ export async function adopt(ctx: Context): Promise<number> {
   const graph = await loadGraph(ctx);
   const imported: ImportedFile[] = [];
   for (const file of graph.files.values()) {
-    const header = importedHeader(await Deno.readTextFile(file.path));
+    let text: string;
+    try {
+      text = normalize(await Deno.readTextFile(file.path));
+    } catch (error) {
+      throw new StrataError("FILE", `Cannot read a revision file: ${(error as Error).message}`, {
+        file: file.path,
+        cause: error,
+      });
+    }
+    const header = importedHeader(text);
     if (header?.tool === reader.name) {
       imported.push({ id: file.id, version: header.version, files: header.files });
     }
