@@ -598,3 +598,56 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "[server] adopt flyway: a BASELINE row counts every version up to its own",
+  ignore: !serverReachable,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withProject(CASES.flyway.files, async (dir, url) => {
+      await importInto(dir, "flyway", "sql", true);
+      await run(url, [
+        USERS,
+        POSTS,
+        FLYWAY_LEDGER,
+        flywayRow(1, "1.1", "BASELINE", "<< Flyway Baseline >>"),
+      ]);
+      const dry = await strata(["adopt", "flyway", "-d", url, "--dry-run", "--json"], {
+        cwd: dir,
+      });
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      const report = JSON.parse(dry.stdout);
+      assert.deepEqual(report.adopted.map((a: { entry: string }) => a.entry), [
+        "1 (baseline)",
+        "1.1 (baseline)",
+      ]);
+      assert.equal(report.notApplied.length, 1);
+    });
+  },
+});
+
+Deno.test({
+  name: "[server] adopt refuses when strata's ledger records what the tool no longer does",
+  ignore: !serverReachable,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withProject(CASES.goose.files, async (dir, url) => {
+      await importInto(dir, "goose", "goose");
+      await CASES.goose.setup(url, dir);
+      const first = await strata(["adopt", "goose", "-d", url], { cwd: dir });
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      // goose then rolled 3 back; strata's row for it stays until someone decides.
+      await run(url, ["INSERT INTO goose_db_version (version_id, is_applied) VALUES (3, false)"]);
+      const before = await queryDb(url, "SELECT count(*)::int AS n FROM strata_journal");
+      const again = await strata(["adopt", "goose", "-d", url, "--json"], { cwd: dir });
+      assert.equal(again.code, 5, again.stdout + again.stderr);
+      assert.match(JSON.parse(again.stdout).error.message, /records 00000000_000003_index/);
+      assert.deepEqual(
+        await queryDb(url, "SELECT count(*)::int AS n FROM strata_journal"),
+        before,
+      );
+    });
+  },
+});
