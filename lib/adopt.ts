@@ -44,3 +44,32 @@ export async function adoptBaselines(
   }
   return state.adopt;
 }
+
+/**
+ * Adopting another tool's ledger (`strata adopt FORMAT`): each imported
+ * revision that tool recorded as applied gets its strata row, without
+ * running its SQL, and a journal row `adopt` naming the entry it came from.
+ */
+export function adoptImportedSql(
+  names: LedgerNames,
+  graph: Graph,
+  source: string,
+  rows: Array<{ id: string; entry: string }>,
+): string {
+  return rows.flatMap(({ id, entry }) => {
+    const file = graph.files.get(id)!;
+    return [
+      insertLedgerSql(names, {
+        revision: id,
+        parents: graph.parents.get(id)!,
+        checksum: file.checksum,
+      }),
+      journalSql(names, {
+        action: "adopt",
+        revision: id,
+        checksum: file.checksum,
+        detail: `from ${source}: ${entry}`,
+      }),
+    ];
+  }).join("\n");
+}

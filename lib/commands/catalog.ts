@@ -276,6 +276,20 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata import dbmate db/migrations && strata verify",
     run: lazy(() => import("./import.ts"), "importCommand"),
   },
+  adopt: {
+    summary: "record as applied what another tool's ledger says ran (after strata import)",
+    usage: "adopt FORMAT [PROJECT] [--dry-run] [--json]",
+    help: "Formats and the table read: dbmate and golang-migrate schema_migrations, goose\n" +
+      "goose_db_version, flyway flyway_schema_history, sqitch sqitch.changes (PROJECT when it holds\n" +
+      "several), node-pg-migrate pgmigrations, alembic alembic_version. Matches the entries to the\n" +
+      "revisions strata import wrote (their first line names the source) and records strata's rows\n" +
+      "without running SQL, under the lock, in one transaction, journaled as adopt. Refuses (exit 5,\n" +
+      "nothing changed) a dirty or failed state, an applied entry with no imported revision, or an\n" +
+      "applied set not closed under parents. The other tool's table is left in place.\n" +
+      "  --dry-run  print what it would record; change nothing",
+    example: "strata import dbmate db/migrations && strata adopt dbmate --dry-run",
+    run: lazy(() => import("./adopt.ts"), "adopt"),
+  },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
     usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",
