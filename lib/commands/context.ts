@@ -3,7 +3,7 @@
  * and check the files, open the configured database, read the ledger.
  */
 import { type Config, requireDatabase } from "../config.ts";
-import { ConnectionLost, type Engine, openEngine, SqlError } from "../db/engine.ts";
+import { ConnectionLost, type Engine, openEngine, preloadEngine, SqlError } from "../db/engine.ts";
 import { StrataError, usage } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { buildGraph, type Graph } from "../graph.ts";
@@ -39,8 +39,13 @@ export interface Context {
 
 export type Command = (ctx: Context) => Promise<number>;
 
-export async function loadGraph(ctx: Context): Promise<Graph> {
-  return buildGraph(await loadMigrations(ctx.config.dir));
+export async function loadGraph(ctx: Context, pause?: () => Promise<void>): Promise<Graph> {
+  return buildGraph(await loadMigrations(ctx.config.dir, pause));
+}
+
+/** One turn of the event loop: lets a connection being opened read and answer the server. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function names(ctx: Context): LedgerNames {
@@ -109,7 +114,10 @@ export function engineFailure(error: unknown, label: string): unknown {
 
 /**
  * Read the files while the connection is being made: the two waits overlap,
- * which is most of a no-op run. A broken file still wins over a connection
+ * which is most of a no-op run. The engine's module is loaded first, so the
+ * connection is under way before the first file is read, and the reading
+ * pauses every few files for the connection's next step (the server starts a
+ * backend and answers meanwhile). A broken file still wins over a connection
  * error, and a connection opened for nothing is closed.
  */
 export async function withGraphAndEngine<T>(
@@ -117,12 +125,14 @@ export async function withGraphAndEngine<T>(
   work: (graph: Graph, engine: Engine) => Promise<T>,
   options: OpenOptions = {},
 ): Promise<T> {
-  requireDatabase(ctx.config);
+  // Loading fails again, and is reported, in open().
+  await preloadEngine(requireDatabase(ctx.config)).catch(() => {});
   const opening = open(ctx, options);
   opening.catch(() => {});
   let graph: Graph;
   try {
-    graph = await loadGraph(ctx);
+    await nextTurn();
+    graph = await loadGraph(ctx, nextTurn);
   } catch (error) {
     opening.then((engine) => engine.close(), () => {});
     throw error;
