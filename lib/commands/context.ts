@@ -8,6 +8,7 @@ import {
   embeddedNotCreated,
   type Engine,
   openEngine,
+  preloadEngine,
   SqlError,
 } from "../db/engine.ts";
 import { StrataError, usage } from "../errors.ts";
@@ -48,8 +49,13 @@ export interface Context {
 
 export type Command = (ctx: Context) => Promise<number>;
 
-export async function loadGraph(ctx: Context): Promise<Graph> {
-  return buildGraph(await loadMigrations(ctx.config.dir));
+export async function loadGraph(ctx: Context, pause?: () => Promise<void>): Promise<Graph> {
+  return buildGraph(await loadMigrations(ctx.config.dir, pause));
+}
+
+/** One turn of the event loop: lets a connection being opened read and answer the server. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function names(ctx: Context): LedgerNames {
@@ -131,7 +137,10 @@ export function engineFailure(error: unknown, label: string): unknown {
 
 /**
  * Read the files while the connection is being made: the two waits overlap,
- * which is most of a no-op run. A broken file still wins over a connection
+ * which is most of a no-op run. The engine's module is loaded first, so the
+ * connection is under way before the first file is read, and the reading
+ * pauses every few files for the connection's next step (the server starts a
+ * backend and answers meanwhile). A broken file still wins over a connection
  * error, and a connection opened for nothing is closed.
  */
 export async function withGraphAndEngine<T>(
@@ -139,12 +148,21 @@ export async function withGraphAndEngine<T>(
   work: (graph: Graph, engine: Engine) => Promise<T>,
   options: OpenOptions = {},
 ): Promise<T> {
-  requireDatabase(ctx.config);
+  const url = requireDatabase(ctx.config);
+  if (url.startsWith("pglite:")) {
+    // Nothing to overlap on the embedded engine, and a broken file must not
+    // leave a database made for nothing.
+    const graph = await loadGraph(ctx);
+    return await withEngine(ctx, (engine) => work(graph, engine), options);
+  }
+  // Loading fails again, and is reported, in open().
+  await preloadEngine(url).catch(() => {});
   const opening = open(ctx, options);
   opening.catch(() => {});
   let graph: Graph;
   try {
-    graph = await loadGraph(ctx);
+    await nextTurn();
+    graph = await loadGraph(ctx, nextTurn);
   } catch (error) {
     opening.then((engine) => engine.close(), () => {});
     throw error;

@@ -115,6 +115,17 @@ export async function openEngine(url: string, options: EngineOptions): Promise<E
   });
 }
 
+/**
+ * Load the module of the engine a URL names (the client library with it), so
+ * that `openEngine` starts connecting at once when called next; the caller can
+ * then do other work while the connection is made. Does nothing for a URL
+ * that `openEngine` would refuse.
+ */
+export async function preloadEngine(url: string): Promise<void> {
+  if (/^postgres(ql)?:\/\//i.test(url)) await import("./server.ts");
+  else if (url.startsWith("pglite:")) await import("./embedded.ts");
+}
+
 /** Session settings as SQL, shared by both engines. */
 export function sessionSql(options: EngineOptions): string {
   // One statement, since it follows every revision.
