@@ -43,6 +43,9 @@ const OPTIONS = {
   autogenerate: { type: "boolean" },
   "fail-on": { type: "string" },
   partial: { type: "boolean" },
+  stamp: { type: "boolean" },
+  "from-migrations": { type: "boolean" },
+  output: { type: "string", short: "o" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

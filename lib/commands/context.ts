@@ -28,6 +28,9 @@ export interface Flags {
   scratch?: string;
   autogenerate?: boolean;
   partial?: boolean;
+  stamp?: boolean;
+  "from-migrations"?: boolean;
+  output?: string;
 }
 
 export interface Context {

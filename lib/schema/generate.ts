@@ -7,6 +7,7 @@
  * simple: a mistake shows up as a failed proof, never as a wrong file.
  */
 import * as ddl from "./ddl.ts";
+import { qualified } from "./ident.ts";
 import { diffSnapshots } from "./diff.ts";
 import type { SchemaObject, Snapshot } from "./snapshot.ts";
 
@@ -93,14 +94,20 @@ export function generateSql(from: Snapshot, to: Snapshot): Generated {
   for (const o of diff.removed) {
     // A dropped table takes its columns, constraints, indexes, triggers and policies along.
     if (o.table && removedTables.has(o.table)) continue;
+    // ... and the sequences it owns (serial columns).
+    const owner = o.kind === "sequence" && o.facts?.owner_table
+      ? qualified(o.facts.owner_schema, o.facts.owner_table)
+      : null;
+    if (owner && removedTables.has(owner)) continue;
     if (o.facts?.inherited) continue;
     toDrop.push(o);
   }
   for (const o of diff.added) {
-    if (o.kind === "column" && addedTables.has(o.table!)) continue;
     if (o.facts?.inherited) continue;
-    toCreate.push(o);
+    // A new table's columns come with it; their comments do not.
     if (o.comment !== null) comments.push([o, o.comment]);
+    if (o.kind === "column" && addedTables.has(o.table!)) continue;
+    toCreate.push(o);
   }
   for (const { before, after } of diff.changed) {
     if (before.comment !== after.comment) comments.push([after, after.comment]);

@@ -1,0 +1,120 @@
+/**
+ * dump: the desired-schema file (config "schema", default schema.sql) that
+ * `create --autogenerate` and `diff` read, written from the database or, with
+ * `--from-migrations`, from every revision built on a scratch database.
+ * strata's ledger and journal are left out. The SQL is proven the way
+ * baseline's is: run on a scratch database, it gives the same snapshot.
+ *
+ * `-o FILE` writes elsewhere (`-o -`: standard output). The file must lie in
+ * the working folder (the project); one that exists with other contents is
+ * first copied to `FILE.YYYYMMDD_HHMMSS.bak` beside it.
+ */
+import { isAbsolute, relative, resolve } from "node:path";
+import { ledgerExclusions, reproduce } from "../baseline.ts";
+import { usage } from "../errors.ts";
+import { buildUp, sectionSources } from "../schema/build.ts";
+import { scratchDatabases } from "../schema/scratch.ts";
+import { type Snapshot, snapshot } from "../schema/snapshot.ts";
+import { assertChangeable, Containment, replaceFile, writeNewFile } from "../safe_fs.ts";
+import { type Context, loadGraph, names, positionals, withEngine } from "./context.ts";
+
+const HINT = "Nothing was written. Remove or recreate the objects named, or prove it on a " +
+  "server with --scratch URL";
+
+function stamp(now: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}_${
+    pad(now.getUTCHours())
+  }${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
+}
+
+/** Write `text` to `file` inside the working folder; returns the backup made, if any. */
+function writeDump(file: string, text: string): string | null {
+  const cwd = Deno.cwd();
+  const rel = relative(cwd, resolve(cwd, file));
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+    throw usage(
+      `Cannot write ${file}: it lies outside the project folder ${cwd}`,
+      "dump writes only inside the working folder; use -o - to print the schema",
+    );
+  }
+  const root = new Containment(cwd);
+  assertChangeable(root, file, "write");
+  let old: string | null = null;
+  try {
+    old = Deno.readTextFileSync(file);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (old === text) return null;
+  let backup: string | null = null;
+  if (old !== null) {
+    const base = `${file}.${stamp(new Date())}`;
+    for (let i = 0; backup === null; i++) {
+      const candidate = i === 0 ? `${base}.bak` : `${base}_${i}.bak`;
+      assertChangeable(root, candidate, "write");
+      try {
+        writeNewFile(candidate, old);
+        backup = candidate;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists) || i > 100) throw error;
+      }
+    }
+  }
+  replaceFile(file, text);
+  return backup;
+}
+
+export async function dump(ctx: Context): Promise<number> {
+  positionals(ctx, 0, 0, "dump [--from-migrations] [-o FILE] [--scratch URL] [--json]");
+  const { out, config } = ctx;
+  const file = ctx.flags.output ?? config.schemaFile;
+  const exclude = ledgerExclusions(names(ctx));
+  const scratch = scratchDatabases(ctx.flags.scratch);
+  let source: string;
+  let result;
+  try {
+    let target: Snapshot;
+    if (ctx.flags["from-migrations"]) {
+      const graph = await loadGraph(ctx);
+      if (graph.heads.length > 1) {
+        throw usage(
+          `Several heads: ${graph.heads.join(", ")}`,
+          'Join them first with: strata merge -m "merge branches"',
+        );
+      }
+      const files = graph.order.map((id) => graph.files.get(id)!);
+      scratch.admit(sectionSources(files, ["up"]));
+      const model = await scratch.open();
+      await buildUp(model, files);
+      target = await snapshot(model, { exclude });
+      source = `the ${files.length} revision(s) in ${config.dir}`;
+    } else {
+      const read = await withEngine(
+        ctx,
+        async (engine) => ({
+          label: engine.label,
+          snap: await snapshot(engine, { exclude }),
+        }),
+        { readOnly: true },
+      );
+      target = read.snap;
+      source = read.label;
+    }
+    result = await reproduce(target, scratch, { exclude, hint: HINT });
+  } finally {
+    await scratch.dispose();
+  }
+  const text = `-- desired schema, written by strata dump from ${source}\n` +
+    `-- (strata's ledger and journal left out)\n${result.up}\n`;
+  if (file === "-") {
+    out.document({ ok: true, command: "dump", objects: result.objects, sql: text });
+    if (!out.json) out.raw(text);
+    return 0;
+  }
+  const backup = writeDump(file, text);
+  out.document({ ok: true, command: "dump", path: file, objects: result.objects, backup });
+  if (backup) out.line(`Kept the previous ${file} as ${backup}`);
+  out.line(`Wrote ${file}: ${result.objects} object(s) from ${source}`);
+  return 0;
+}
