@@ -6,6 +6,7 @@
  * result must snapshot exactly as the target does, and the down must give the
  * empty database back. Nothing is written by this module.
  */
+import type { Engine } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
 import type { LedgerNames } from "./ledger.ts";
 import { parseMigration } from "./migration_file.ts";
@@ -46,6 +47,9 @@ export function onlySchemas(snap: Snapshot, schemas: string[]): Snapshot {
   return { objects };
 }
 
+export const UNSUPPORTED_HINT = "Nothing was written. strata cannot generate these objects: " +
+  "drop or move them out of the managed schemas, or write the revision by hand (strata create)";
+
 function failure(what: string, diff: SchemaDiff, hint: string): StrataError {
   return new StrataError(
     "PROOF_FAILED",
@@ -77,7 +81,7 @@ export async function reproduce(
     throw new StrataError(
       "PROOF_FAILED",
       `Cannot reproduce these objects: ${unsupported.join("; ")}`,
-      { hint: options.hint, details: { unsupported } },
+      { hint: UNSUPPORTED_HINT, details: { unsupported } },
     );
   }
   const up = renderStatements(forward.statements);
@@ -114,4 +118,41 @@ export async function reproduce(
     throw failure("Cannot prove the down: it does not empty the schema", downDiff, options.hint);
   }
   return { up, down, objects: wanted.objects.size };
+}
+
+/**
+ * Objects in the database that no snapshot records, so a generated baseline
+ * would silently leave them out: foreign servers and wrappers, event
+ * triggers, publications, and, in `schemas`, rules, operators, collations and
+ * text search configurations. Members of an extension go with it and are not
+ * listed.
+ */
+const UNREPRODUCIBLE_SQL = `
+WITH member AS MATERIALIZED (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
+SELECT 'foreign data wrapper ' || quote_ident(fdwname) AS what FROM pg_foreign_data_wrapper w
+  WHERE NOT EXISTS (SELECT 1 FROM member m
+    WHERE m.classid = 'pg_foreign_data_wrapper'::regclass AND m.objid = w.oid)
+UNION ALL SELECT 'foreign server ' || quote_ident(srvname) FROM pg_foreign_server
+UNION ALL SELECT 'event trigger ' || quote_ident(evtname) FROM pg_event_trigger e
+  WHERE NOT EXISTS (SELECT 1 FROM member m
+    WHERE m.classid = 'pg_event_trigger'::regclass AND m.objid = e.oid)
+UNION ALL SELECT 'publication ' || quote_ident(pubname) FROM pg_publication
+UNION ALL SELECT 'rule ' || quote_ident(schemaname) || '.' || quote_ident(tablename) || '.' ||
+    quote_ident(rulename) FROM pg_rules WHERE schemaname IN (SELECT json_array_elements_text($1::text::json))
+UNION ALL SELECT 'operator ' || n.nspname || '.' || o.oprname FROM pg_operator o
+  JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname IN (SELECT json_array_elements_text($1::text::json))
+  AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_operator'::regclass AND m.objid = o.oid)
+UNION ALL SELECT 'collation ' || quote_ident(n.nspname) || '.' || quote_ident(c.collname)
+  FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+  WHERE n.nspname IN (SELECT json_array_elements_text($1::text::json)) AND NOT EXISTS (SELECT 1 FROM member m
+    WHERE m.classid = 'pg_collation'::regclass AND m.objid = c.oid)
+UNION ALL SELECT 'text search configuration ' || quote_ident(n.nspname) || '.' ||
+    quote_ident(c.cfgname) FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+  WHERE n.nspname IN (SELECT json_array_elements_text($1::text::json)) AND NOT EXISTS (SELECT 1 FROM member m
+    WHERE m.classid = 'pg_ts_config'::regclass AND m.objid = c.oid)
+ORDER BY 1`;
+
+export async function unreproducible(engine: Engine, schemas: string[]): Promise<string[]> {
+  const rows = await engine.query<{ what: string }>(UNREPRODUCIBLE_SQL, [JSON.stringify(schemas)]);
+  return rows.map((row) => row.what);
 }

@@ -12,7 +12,7 @@
  * engine lacks is named (exit 2) unless `--scratch URL` proves it.
  */
 import { existsSync } from "node:fs";
-import { ledgerExclusions, reproduce } from "../baseline.ts";
+import { ledgerExclusions, reproduce, unreproducible, UNSUPPORTED_HINT } from "../baseline.ts";
 import { StrataError, usage } from "../errors.ts";
 import { insertLedgerSql, journalSql, readLedger } from "../ledger.ts";
 import { withLock } from "../runner.ts";
@@ -43,6 +43,14 @@ export async function baseline(ctx: Context): Promise<number> {
       throw usage(
         `Cannot baseline ${engine.label}: its ledger already records ${rows.length} revision(s)`,
         "strata already manages this database; strata status shows where it is",
+      );
+    }
+    const missed = await unreproducible(engine, config.schemas);
+    if (missed.length > 0) {
+      throw new StrataError(
+        "PROOF_FAILED",
+        `Cannot baseline ${engine.label}: strata cannot reproduce ${missed.join("; ")}`,
+        { hint: UNSUPPORTED_HINT, details: { unsupported: missed } },
       );
     }
     return { label: engine.label, live: await snapshot(engine, { exclude }) };
