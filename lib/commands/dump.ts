@@ -9,17 +9,25 @@
  * the working folder (the project); one that exists with other contents is
  * first copied to `FILE.YYYYMMDD_HHMMSS.bak` beside it.
  */
-import { isAbsolute, relative, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ledgerExclusions, reproduce } from "../baseline.ts";
-import { usage } from "../errors.ts";
+import { StrataError, usage } from "../errors.ts";
 import { buildUp, sectionSources } from "../schema/build.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { type Snapshot, snapshot } from "../schema/snapshot.ts";
-import { assertChangeable, Containment, replaceFile, writeNewFile } from "../safe_fs.ts";
+import {
+  assertChangeable,
+  Containment,
+  ensureFolder,
+  replaceFile,
+  writeNewFile,
+} from "../safe_fs.ts";
 import { type Context, loadGraph, names, positionals, withEngine } from "./context.ts";
 
 const HINT = "Nothing was written. Remove or recreate the objects named, or prove it on a " +
   "server with --scratch URL";
+
+const SET_LOCAL_REGEXP = /^SET LOCAL check_function_bodies = off;\n/gm;
 
 function stamp(now: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
@@ -39,6 +47,7 @@ function writeDump(file: string, text: string): string | null {
     );
   }
   const root = new Containment(cwd);
+  ensureFolder(root, dirname(resolve(cwd, file)));
   assertChangeable(root, file, "write");
   let old: string | null = null;
   try {
@@ -105,14 +114,26 @@ export async function dump(ctx: Context): Promise<number> {
   } finally {
     await scratch.dispose();
   }
+  // The file is read statement by statement, outside a transaction, where SET LOCAL does nothing.
+  const body = result.up.replace(SET_LOCAL_REGEXP, "");
   const text = `-- desired schema, written by strata dump from ${source}\n` +
-    `-- (strata's ledger and journal left out)\n${result.up}\n`;
+    `-- (strata's ledger and journal left out)\n` +
+    (body === result.up ? "" : "SET check_function_bodies = off;\n") + `${body}\n`;
   if (file === "-") {
     out.document({ ok: true, command: "dump", objects: result.objects, sql: text });
     if (!out.json) out.raw(text);
     return 0;
   }
-  const backup = writeDump(file, text);
+  let backup: string | null;
+  try {
+    backup = writeDump(file, text);
+  } catch (error) {
+    if (error instanceof StrataError) throw error;
+    throw new StrataError("FILE", `Cannot write ${file}: ${(error as Error).message}`, {
+      file,
+      hint: "Check the folder's permissions, or choose another file with -o FILE",
+    });
+  }
   out.document({ ok: true, command: "dump", path: file, objects: result.objects, backup });
   if (backup) out.line(`Kept the previous ${file} as ${backup}`);
   out.line(`Wrote ${file}: ${result.objects} object(s) from ${source}`);

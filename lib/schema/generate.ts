@@ -93,7 +93,9 @@ export function generateSql(from: Snapshot, to: Snapshot): Generated {
 
   for (const o of diff.removed) {
     // A dropped table takes its columns, constraints, indexes, triggers and policies along.
-    if (o.table && removedTables.has(o.table)) continue;
+    // A foreign key between two dropped tables goes first, whichever table drops first.
+    const crossKey = o.kind === "constraint" && o.facts?.type === "f" && removedTables.size > 1;
+    if (o.table && removedTables.has(o.table) && !crossKey) continue;
     // ... and the sequences it owns (serial columns).
     const owner = o.kind === "sequence" && o.facts?.owner_table
       ? qualified(o.facts.owner_schema, o.facts.owner_table)
