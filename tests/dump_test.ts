@@ -120,6 +120,12 @@ embeddedTest("dump --from-migrations builds head on the embedded engine", async 
   expectExit(printed, 0, "dump -o -");
   assert.equal(printed.stdout, text);
   assert.equal(existsSync(join(dir, "schema.sql")), false);
+  // Never over a revision.
+  const revision = join("migrations", "20240101_0000_first.sql");
+  const over = await strata(["dump", "--from-migrations", "-o", revision], { cwd: dir });
+  expectExit(over, 2, "dump into the migrations folder");
+  assert.match(over.stderr, /lies in the migrations folder/);
+  assert.equal(await Deno.readTextFile(join(dir, revision)), FIRST);
 });
 
 serverDirTest("a real pg_dump --schema-only file works as schema.sql", async (dir, url) => {

@@ -36,16 +36,30 @@ function stamp(now: Date): string {
   }${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
 }
 
-/** Write `text` to `file` inside the working folder; returns the backup made, if any. */
-function writeDump(file: string, text: string): string | null {
+/** Refuse, before any work, a file outside the working folder (the project) or among the revisions. */
+function assertInProject(file: string, dir: string): void {
   const cwd = Deno.cwd();
-  const rel = relative(cwd, resolve(cwd, file));
-  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+  const inside = (folder: string) => {
+    const rel = relative(resolve(cwd, folder), resolve(cwd, file));
+    return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+  };
+  if (!inside(cwd)) {
     throw usage(
-      `Cannot write ${file}: it lies outside the project folder ${cwd}`,
+      `Cannot write "${file}": it is not a file inside the project folder ${cwd}`,
       "dump writes only inside the working folder; use -o - to print the schema",
     );
   }
+  if (inside(dir) || resolve(cwd, file) === resolve(cwd, dir)) {
+    throw usage(
+      `Cannot write "${file}": it lies in the migrations folder ${dir}`,
+      "The desired schema is not a revision: write it beside the folder (default schema.sql)",
+    );
+  }
+}
+
+/** Write `text` to `file` inside the working folder; returns the backup made, if any. */
+function writeDump(file: string, text: string): string | null {
+  const cwd = Deno.cwd();
   const root = new Containment(cwd);
   ensureFolder(root, dirname(resolve(cwd, file)));
   assertChangeable(root, file, "write");
@@ -78,6 +92,7 @@ export async function dump(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "dump [--from-migrations] [-o FILE] [--scratch URL] [--json]");
   const { out, config } = ctx;
   const file = ctx.flags.output ?? config.schemaFile;
+  if (file !== "-") assertInProject(file, config.dir);
   const exclude = ledgerExclusions(names(ctx));
   const scratch = scratchDatabases(ctx.flags.scratch);
   let source: string;
