@@ -46,6 +46,9 @@ const OPTIONS = {
   "fail-on": { type: "string" },
   partial: { type: "boolean" },
   format: { type: "string" },
+  stamp: { type: "boolean" },
+  "from-migrations": { type: "boolean" },
+  output: { type: "string", short: "o" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

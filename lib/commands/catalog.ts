@@ -290,6 +290,32 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata import dbmate db/migrations && strata adopt dbmate --dry-run",
     run: lazy(() => import("./adopt.ts"), "adopt"),
   },
+  baseline: {
+    summary: "one root revision that builds the live database's schema, proven first",
+    usage: 'baseline [-m "description"] [--stamp] [--scratch URL] [--json]',
+    help:
+      "For a database no tool managed: reads the managed schemas (config schemas, default public)\n" +
+      "and writes one root revision that builds them from nothing, with a down that removes them.\n" +
+      "Proven first: built on the embedded engine (or --scratch URL), it must snapshot as the\n" +
+      "database does; any difference or object strata cannot reproduce is named and nothing is\n" +
+      "written (exit 1; an extension the embedded engine lacks: exit 2). Refused when the\n" +
+      "migrations folder has revisions or the database's ledger has rows.\n" +
+      "  --stamp    record the revision as applied in that database (under the lock, journaled)",
+    example: "strata baseline --stamp && strata status",
+    run: lazy(() => import("./baseline.ts"), "baseline"),
+  },
+  dump: {
+    summary: "the desired-schema file (schema.sql) from the database or from head",
+    usage: "dump [--from-migrations] [-o FILE] [--scratch URL] [--json]",
+    help:
+      "Writes the file create --autogenerate reads (config schema, default schema.sql) from the\n" +
+      "database, or with --from-migrations from every revision built on the embedded engine;\n" +
+      "strata's ledger and journal are left out, and the SQL is proven to rebuild the same schema.\n" +
+      "  -o FILE   write FILE instead (inside the working folder; -o - prints it). A FILE that\n" +
+      "            exists with other contents is kept as FILE.YYYYMMDD_HHMMSS.bak first",
+    example: "strata dump && strata diff",
+    run: lazy(() => import("./dump.ts"), "dump"),
+  },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
     usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",

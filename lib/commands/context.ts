@@ -37,6 +37,9 @@ export interface Flags {
   partial?: boolean;
   /** lint's output: text, json, github or sarif. */
   format?: string;
+  stamp?: boolean;
+  "from-migrations"?: boolean;
+  output?: string;
 }
 
 export interface Context {

@@ -7,6 +7,7 @@
  * simple: a mistake shows up as a failed proof, never as a wrong file.
  */
 import * as ddl from "./ddl.ts";
+import { qualified } from "./ident.ts";
 import { diffSnapshots } from "./diff.ts";
 import type { SchemaObject, Snapshot } from "./snapshot.ts";
 
@@ -92,15 +93,23 @@ export function generateSql(from: Snapshot, to: Snapshot): Generated {
 
   for (const o of diff.removed) {
     // A dropped table takes its columns, constraints, indexes, triggers and policies along.
-    if (o.table && removedTables.has(o.table)) continue;
+    // A foreign key between two dropped tables goes first, whichever table drops first.
+    const crossKey = o.kind === "constraint" && o.facts?.type === "f" && removedTables.size > 1;
+    if (o.table && removedTables.has(o.table) && !crossKey) continue;
+    // ... and the sequences it owns (serial columns).
+    const owner = o.kind === "sequence" && o.facts?.owner_table
+      ? qualified(o.facts.owner_schema, o.facts.owner_table)
+      : null;
+    if (owner && removedTables.has(owner)) continue;
     if (o.facts?.inherited) continue;
     toDrop.push(o);
   }
   for (const o of diff.added) {
-    if (o.kind === "column" && addedTables.has(o.table!)) continue;
     if (o.facts?.inherited) continue;
-    toCreate.push(o);
+    // A new table's columns come with it; their comments do not.
     if (o.comment !== null) comments.push([o, o.comment]);
+    if (o.kind === "column" && addedTables.has(o.table!)) continue;
+    toCreate.push(o);
   }
   for (const { before, after } of diff.changed) {
     if (before.comment !== after.comment) comments.push([after, after.comment]);

@@ -43,7 +43,7 @@ export interface Snapshot {
 
 export const objectKey = (o: { kind: string; name: string }) => `${o.kind} ${o.name}`;
 
-/** Tables left out of every snapshot, as `schema.name` pairs (unquoted). */
+/** Tables left out of every snapshot, as `schema.name` pairs (unquoted; schema "*": any). */
 export interface SnapshotOptions {
   exclude: Array<{ schema: string | null; table: string }>;
   /**
@@ -135,7 +135,10 @@ async function collect(
   const excluded = new Set(
     options.exclude.map((t) => `${t.schema ?? currentSchema}\u0000${t.table}`),
   );
-  const skip = (r: Row) => excluded.has(`${r.schema}\u0000${r.table ?? r.name}`);
+  // Schema "*" leaves a table out in every schema.
+  const isExcluded = (schema: unknown, table: unknown) =>
+    excluded.has(`${schema}\u0000${table}`) || excluded.has(`*\u0000${table}`);
+  const skip = (r: Row) => isExcluded(r.schema, r.table ?? r.name);
   const [
     schemas,
     extensions,
@@ -190,7 +193,7 @@ async function collect(
       definition = `SEQUENCE ${r.sequence}` +
         (r.owner_table ? ` OWNED BY ${qual(r.owner_schema, r.owner_table, r.owner_column)}` : "");
       // An owned sequence belonging to a ledger table goes with it.
-      if (r.owner_table && excluded.has(`${r.owner_schema}\u0000${r.owner_table}`)) continue;
+      if (r.owner_table && isExcluded(r.owner_schema, r.owner_table)) continue;
     } else if (kind === "view" || kind === "materialized view") {
       definition = String(r.view).trim();
     } else {
