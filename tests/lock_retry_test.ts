@@ -1,0 +1,239 @@
+/**
+ * --lock-retries: a revision that times out waiting for a lock is tried
+ * again after a backoff, against a real session holding the lock.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import {
+  dump,
+  embeddedTest,
+  expectExit,
+  parseJson,
+  queryDb,
+  serverDirTest,
+  spawnStrata,
+  strata,
+  writeMigration,
+} from "./helpers.ts";
+import { backoffMs, triesFromJournal } from "../lib/lock_retry.ts";
+import { resolveConfig } from "../lib/config.ts";
+import type { JournalRow } from "../lib/ledger.ts";
+
+/** A second session holding ACCESS EXCLUSIVE on `table` in an open transaction until `release`. */
+async function holdLock(url: string, table: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let pid!: number;
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => locked = resolve);
+  const done = sql.begin(async (tx) => {
+    // The lock last: pg_stat_activity shows a session's latest query.
+    pid = (await tx.unsafe("SELECT pg_backend_pid() AS pid"))[0].pid as number;
+    await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    pid,
+    async release() {
+      release();
+      await done;
+      await sql.end();
+    },
+  };
+}
+
+async function project(dir: string, url: string): Promise<Record<string, string>> {
+  const migrations = join(dir, "migrations");
+  await writeMigration(migrations, "20260101_0000_t", "-- up\nCREATE TABLE t (id int);\n");
+  const env = { DATABASE_URL: url };
+  expectExit(await strata(["apply"], { cwd: dir, env }), 0, "first apply");
+  await writeMigration(
+    migrations,
+    "20260101_0001_alter",
+    "-- up\nALTER TABLE t ADD COLUMN b int;\n",
+  );
+  return env;
+}
+
+serverDirTest(
+  "a revision blocked by a held lock gets through on its third try",
+  async (dir, url) => {
+    const env = await project(dir, url);
+    const holder = await holdLock(url, "t");
+    let released = false;
+    try {
+      const run = spawnStrata(
+        ["apply", "--json", "--lock-wait", "200ms", "--lock-retries", "5"],
+        dir,
+        env,
+      );
+      await run.waitForStderr("lock not available on table t; try 2 of 6 in", 60_000);
+      await run.waitForStderr("lock not available on table t; try 3 of 6 in", 60_000);
+      await holder.release();
+      released = true;
+      const r = await run.finish();
+      expectExit(r, 0, "apply after the lock is released");
+      const doc = JSON.parse(r.stdout);
+      assert.deepEqual(doc.steps.map((s: { tries: number }) => s.tries), [3], dump(r));
+    } finally {
+      if (!released) await holder.release();
+    }
+    const status = await strata(["status", "--json"], { cwd: dir, env });
+    assert.equal(parseJson(status, "status").tries["20260101_0001_alter"], 3, dump(status));
+    assert.equal(parseJson(status, "status").tries["20260101_0000_t"], 1, dump(status));
+    // The journal records each failed try and who held the lock.
+    const retries = await queryDb<{ detail: string }>(
+      url,
+      "SELECT detail FROM strata_journal WHERE action = 'retry' ORDER BY id",
+    );
+    assert.equal(retries.length, 2);
+    assert.match(
+      retries[0].detail,
+      new RegExp(`try 1 of 6 failed: .*by pid ${holder.pid}: LOCK TABLE t`),
+    );
+    const human = await strata(["status"], { cwd: dir, env });
+    assert.match(
+      human.stdout,
+      /Took 3 tries \(lock not available\): 20260101_0001_alter/,
+      dump(human),
+    );
+  },
+);
+
+serverDirTest(
+  "with --lock-retries 0 a lock timeout names the holder's pid and query",
+  async (dir, url) => {
+    const env = await project(dir, url);
+    const holder = await holdLock(url, "t");
+    let r;
+    try {
+      r = await strata(["apply", "--lock-wait", "200ms", "--lock-retries", "0"], { cwd: dir, env });
+    } finally {
+      await holder.release();
+    }
+    expectExit(r, 1, "apply against a held lock");
+    assert.match(
+      r.stderr,
+      new RegExp(`table t held \\(AccessExclusiveLock\\) by pid ${holder.pid}`),
+      dump(r),
+    );
+    assert.match(r.stderr, /LOCK TABLE t IN ACCESS EXCLUSIVE MODE/, dump(r));
+    assert.match(r.stderr, /--lock-retries/, dump(r));
+    assert.doesNotMatch(r.stderr, /try 2 of/, dump(r));
+    // Nothing applied: the revision is still pending and runs once the lock is free.
+    expectExit(
+      await strata(["apply", "--lock-wait", "200ms"], { cwd: dir, env }),
+      0,
+      "apply again",
+    );
+  },
+);
+
+serverDirTest("none mode retries only the statement that timed out", async (dir, url) => {
+  const env = await project(dir, url);
+  await writeMigration(
+    join(dir, "migrations"),
+    "20260101_0001_alter",
+    "-- transaction: none\n-- up\nCREATE TABLE u (id int);\nALTER TABLE t ADD COLUMN b int;\n",
+  );
+  const holder = await holdLock(url, "t");
+  let released = false;
+  try {
+    const run = spawnStrata(["apply", "--lock-wait", "200ms", "--lock-retries", "3"], dir, env);
+    await run.waitForStderr("lock not available on table t; try 2 of 4 in", 60_000);
+    await holder.release();
+    released = true;
+    const r = await run.finish();
+    // CREATE TABLE u ran once: a retry of the whole revision would fail on it.
+    expectExit(r, 0, "none-mode apply after the lock is released");
+  } finally {
+    if (!released) await holder.release();
+  }
+  const status = await strata(["status", "--json"], { cwd: dir, env });
+  assert.ok(parseJson(status, "status").tries["20260101_0001_alter"] >= 2, dump(status));
+});
+
+embeddedTest("the embedded engine accepts --lock-retries", async (dir, db) => {
+  await writeMigration(
+    join(dir, "migrations"),
+    "20260101_0000_t",
+    "-- up\nCREATE TABLE t (id int);\n",
+  );
+  const env = { DATABASE_URL: db };
+  const r = await strata(["apply", "--json", "--lock-wait", "1s", "--lock-retries", "3"], {
+    cwd: dir,
+    env,
+  });
+  expectExit(r, 0, "apply with --lock-retries");
+  assert.deepEqual(parseJson(r, "apply").steps.map((s: { tries: number }) => s.tries), [1]);
+  const status = await strata(["status", "--json"], { cwd: dir, env });
+  assert.deepEqual(parseJson(status, "status").tries, { "20260101_0000_t": 1 });
+});
+
+Deno.test("backoff starts near 500 ms, doubles, and stops at 10 s, with jitter", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 10].map((n) => backoffMs(n, () => 0)), [
+    500,
+    1000,
+    2000,
+    4000,
+    8000,
+    10_000,
+    10_000,
+  ]);
+  assert.equal(backoffMs(1, () => 0.999), 625);
+  assert.equal(backoffMs(5, () => 0.999), 9998);
+  assert.equal(backoffMs(6, () => 0.999), 10_000);
+});
+
+Deno.test("tries come from the retry rows just before the last upgrade", () => {
+  let id = 0;
+  const row = (action: string, revision: string): JournalRow =>
+    ({
+      id: ++id,
+      at: "",
+      action,
+      revision,
+      checksum: null,
+      actor: "",
+      duration_ms: 0,
+      detail: null,
+    }) as unknown as JournalRow;
+  // Oldest first, as written; the journal reads newest first.
+  const written = [
+    row("upgrade", "a"),
+    row("failure", "b"),
+    row("retry", "b"),
+    row("failure", "b"),
+    row("retry", "b"),
+    row("upgrade", "b"),
+    row("failure", "c"),
+    row("retry", "c"),
+    row("failure", "c"),
+    row("upgrade", "c"),
+    row("start", "d"),
+    row("retry", "d"),
+    row("upgrade", "d"),
+    row("failure", "e"),
+  ];
+  assert.deepEqual(triesFromJournal(written.reverse()), { a: 1, b: 3, c: 1, d: 2 });
+});
+
+Deno.test("lockRetries comes from the flag, the environment or strata.json, and must be a count", async () => {
+  assert.equal((await resolveConfig({ "lock-retries": "4" }, {}, null)).lockRetries, 4);
+  assert.equal((await resolveConfig({}, { STRATA_LOCK_RETRIES: "2" }, null)).lockRetries, 2);
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "strata.json");
+    await Deno.writeTextFile(file, JSON.stringify({ lockRetries: 7 }));
+    assert.equal((await resolveConfig({}, {}, file)).lockRetries, 7);
+    assert.equal((await resolveConfig({}, {}, null)).lockRetries, 0);
+    await assert.rejects(resolveConfig({ "lock-retries": "-1" }, {}, null), /whole number/);
+    await assert.rejects(resolveConfig({ "lock-retries": "many" }, {}, null), /whole number/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
