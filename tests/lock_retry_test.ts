@@ -16,7 +16,12 @@ import {
   strata,
   writeMigration,
 } from "./helpers.ts";
-import { backoffMs, triesFromJournal } from "../lib/lock_retry.ts";
+import { backoffMs, triesFromJournal, withLockRetries } from "../lib/lock_retry.ts";
+import { openEngine } from "../lib/db/engine.ts";
+import { StrataError } from "../lib/errors.ts";
+import { ledgerNames, openLedger, readJournal } from "../lib/ledger.ts";
+import { parseMigration } from "../lib/migration_file.ts";
+import { Output } from "../lib/output.ts";
 import { resolveConfig } from "../lib/config.ts";
 import type { JournalRow } from "../lib/ledger.ts";
 
@@ -236,4 +241,100 @@ Deno.test("lockRetries comes from the flag, the environment or strata.json, and 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "[embedded] the backoff is injected: waits drawn, printed and journaled, no real sleep",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const engine = await openEngine("pglite:memory", {
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 0,
+      lockWaitMs: 0,
+      lockTimeoutMs: 5000,
+    });
+    try {
+      const names = ledgerNames();
+      await openLedger(engine, names);
+      const file = parseMigration("-- up\nALTER TABLE t ADD b int;\n", "m/x.sql", "x", null);
+      const warnings: string[] = [];
+      const out = new Output({
+        json: false,
+        verbose: false,
+        color: false,
+        capture: { log: (level, text) => level === "warn" && warnings.push(text) },
+      });
+      const waits: number[] = [];
+      let calls = 0;
+      const timeout = () =>
+        new StrataError("MIGRATION_FAILED", "canceling statement due to lock timeout", {
+          details: { sqlstate: "55P03" },
+        });
+      const policy = {
+        retries: 3,
+        random: () => 0.2,
+        sleep: (ms: number) => {
+          waits.push(ms);
+          return Promise.resolve();
+        },
+      };
+      const tries = await withLockRetries(
+        engine,
+        names,
+        file,
+        "ALTER TABLE t",
+        policy,
+        out,
+        true,
+        () => {
+          if (++calls < 3) throw timeout();
+          return Promise.resolve();
+        },
+      );
+      assert.equal(tries, 3);
+      assert.deepEqual(waits, [525, 1050]);
+      assert.deepEqual(warnings.map((w) => w.replace(/^warning: /, "")), [
+        "x: lock not available on a table; try 2 of 4 in 0.5s",
+        "x: lock not available on a table; try 3 of 4 in 1.1s",
+      ]);
+      const journal = await readJournal(engine, names);
+      assert.deepEqual(journal.map((row) => row.action), ["retry", "retry"]);
+      // Out of tries: the last failure is thrown with the count and the hint.
+      calls = 0;
+      const error = await withLockRetries(
+        engine,
+        names,
+        file,
+        "ALTER TABLE t",
+        { ...policy, retries: 1 },
+        out,
+        true,
+        () => Promise.reject(timeout()),
+      ).catch((e) => e);
+      assert.ok(error instanceof StrataError, String(error));
+      assert.equal(error.details.tries, 2);
+      assert.match(error.message, /after 2 tries/);
+      assert.match(error.hint ?? "", /--lock-wait.*--lock-retries/);
+      // Other errors are not retried.
+      const other = new StrataError("MIGRATION_FAILED", "syntax", {
+        details: { sqlstate: "42601" },
+      });
+      waits.length = 0;
+      const thrown = await withLockRetries(
+        engine,
+        names,
+        file,
+        "",
+        policy,
+        out,
+        true,
+        () => Promise.reject(other),
+      ).catch((e) => e);
+      assert.equal(thrown, other);
+      assert.deepEqual(waits, []);
+    } finally {
+      await engine.close();
+    }
+  },
 });
