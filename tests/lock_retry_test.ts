@@ -26,7 +26,11 @@ import { resolveConfig } from "../lib/config.ts";
 import type { JournalRow } from "../lib/ledger.ts";
 
 /** A second session holding ACCESS EXCLUSIVE on `table` in an open transaction until `release`. */
-async function holdLock(url: string, table: string) {
+async function holdLock(
+  url: string,
+  table: string,
+  lock = `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`,
+) {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   let release!: () => void;
   const released = new Promise<void>((resolve) => release = resolve);
@@ -36,7 +40,7 @@ async function holdLock(url: string, table: string) {
   const done = sql.begin(async (tx) => {
     // The lock last: pg_stat_activity shows a session's latest query.
     pid = (await tx.unsafe("SELECT pg_backend_pid() AS pid"))[0].pid as number;
-    await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    await tx.unsafe(lock);
     locked();
     await released;
   });
@@ -161,6 +165,34 @@ serverDirTest("none mode retries only the statement that timed out", async (dir,
   const status = await strata(["status", "--json"], { cwd: dir, env });
   assert.ok(parseJson(status, "status").tries["20260101_0001_alter"] >= 2, dump(status));
 });
+
+serverDirTest(
+  "a CONCURRENTLY build that left an INVALID index is not tried again",
+  async (dir, url) => {
+    const env = await project(dir, url);
+    await writeMigration(
+      join(dir, "migrations"),
+      "20260101_0001_alter",
+      "-- transaction: none\n-- up\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+    );
+    // A writer in an open transaction: the build creates its index, then times out waiting for it.
+    const holder = await holdLock(url, "t", "INSERT INTO t VALUES (1)");
+    let r;
+    try {
+      r = await strata(["apply", "--lock-wait", "200ms", "--lock-retries", "3"], { cwd: dir, env });
+    } finally {
+      await holder.release();
+    }
+    expectExit(r, 1, "apply whose index build timed out");
+    assert.match(
+      r.stderr,
+      /not tried again: the statement left the invalid index public\.t_id/,
+      dump(r),
+    );
+    assert.doesNotMatch(r.stderr, /try 2 of/, dump(r));
+    assert.match(r.stderr, new RegExp(`by pid ${holder.pid}: INSERT INTO t`), dump(r));
+  },
+);
 
 embeddedTest("the embedded engine accepts --lock-retries", async (dir, db) => {
   await writeMigration(
