@@ -22,6 +22,7 @@ const OPTIONS = {
   "connect-timeout": { type: "string" },
   "statement-timeout": { type: "string" },
   "lock-wait": { type: "string" },
+  "lock-retries": { type: "string" },
   "allow-out-of-order": { type: "boolean" },
   heads: { type: "boolean" },
   json: { type: "boolean" },

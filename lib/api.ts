@@ -59,6 +59,8 @@ export interface Options {
   statementTimeout?: Duration;
   /** `lock_timeout` for the migrations' own statements (default none). */
   lockWait?: Duration;
+  /** After a lock timeout, try a revision again this many times with backoff (default 0). */
+  lockRetries?: number;
   /** Apply revisions older than applied ones (with a warning) instead of refusing. */
   allowOutOfOrder?: boolean;
   /** Several heads are normal: `apply` goes to every head, and up to date means all applied. */
@@ -145,6 +147,7 @@ async function run<T>(
     "connect-timeout": durationFlag(options.connectTimeout),
     "statement-timeout": durationFlag(options.statementTimeout),
     "lock-wait": durationFlag(options.lockWait),
+    "lock-retries": options.lockRetries === undefined ? undefined : String(options.lockRetries),
     "allow-out-of-order": options.allowOutOfOrder,
     heads: options.multipleHeads,
     ...extra,

@@ -44,6 +44,8 @@ export interface StatusFields {
   outOfOrder: string[];
   /** Pending revisions whose last run failed or was interrupted. */
   interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
+  /** Tries the latest run of each applied revision took, from the journal (1 for most). */
+  tries: Record<string, number>;
   /** Indexes left INVALID (a failed `CREATE INDEX CONCURRENTLY`). */
   invalidIndexes: string[];
   /** Pending revisions whose up section is still `create`'s untouched template. */
@@ -83,6 +85,8 @@ export interface StepResult {
   direction: "up" | "down";
   /** How long it took, in milliseconds. */
   ms: number;
+  /** Tries it took: more than 1 after lock timeouts with `--lock-retries`. */
+  tries: number;
 }
 
 /** The document of `apply --json`, `upgrade --json` and `downgrade --json`. */

@@ -20,6 +20,7 @@ const VALUE_NAMES: Record<string, string> = {
   "connect-timeout": "DURATION",
   "statement-timeout": "DURATION",
   "lock-wait": "DURATION",
+  "lock-retries": "N",
   message: '"description"',
   category: "NAME",
   range: "FROM:TO",

@@ -18,6 +18,8 @@ export interface Config {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   lockWaitMs: number;
+  /** Tries after a lock timeout (`--lock-retries`, `lockRetries`); 0: fail at once. */
+  lockRetries: number;
   allowOutOfOrder: boolean;
   /**
    * Several heads are a normal state: `apply` upgrades to all of them
@@ -46,6 +48,7 @@ export interface ConfigFlags {
   "connect-timeout"?: string;
   "statement-timeout"?: string;
   "lock-wait"?: string;
+  "lock-retries"?: string;
   "allow-out-of-order"?: boolean;
   heads?: boolean;
   schema?: string;
@@ -60,6 +63,7 @@ const FILE_KEYS = new Set([
   "connectTimeout",
   "statementTimeout",
   "lockWait",
+  "lockRetries",
   "allowOutOfOrder",
   "multipleHeads",
   "schemas",
@@ -202,6 +206,11 @@ export async function resolveConfig(
       "0",
     ),
     lockWaitMs: duration("lock-wait", "STRATA_LOCK_WAIT", "lockWait", "0"),
+    lockRetries: count(pick<string>([
+      ["--lock-retries", flags["lock-retries"]],
+      ["STRATA_LOCK_RETRIES", env.STRATA_LOCK_RETRIES],
+      [`"lockRetries" in ${file}`, fromFile("lockRetries")],
+    ])),
     allowOutOfOrder: outOfOrder === "true" || outOfOrder === "1",
     multipleHeads: yesOrNo(multipleHeads, multipleHeadsSource),
     schemas: schemaList(json.schemas, env.STRATA_SCHEMAS, file),
@@ -216,6 +225,22 @@ export async function resolveConfig(
       [`"lintFailOn" in ${file}`, fromFile("lintFailOn")],
     ])),
   };
+}
+
+/** A count of tries: a whole number from 0 to 100. */
+function count([value, source]: [string, string] | [undefined, undefined]): number {
+  if (value === undefined) return 0;
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isInteger(n) || n > 100) {
+    throw new StrataError(
+      "CONFIG",
+      `${source} must be a whole number from 0 to 100, not "${value}"`,
+      {
+        hint: "The number of tries after a lock timeout, e.g. --lock-retries 5",
+      },
+    );
+  }
+  return n;
 }
 
 /** A boolean setting: true/1 or false/0; anything else would silently mean false. */

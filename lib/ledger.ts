@@ -37,6 +37,7 @@ export type JournalAction =
   | "unstamp"
   | "rehash"
   | "failure"
+  | "retry"
   | "start"
   | "adopt"
   | "reset";

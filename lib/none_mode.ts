@@ -11,6 +11,7 @@ import { revisionFailure } from "./failure.ts";
 import type { MigrationFile } from "./migration_file.ts";
 import type { Direction } from "./plan.ts";
 import type { Statement } from "./sql_split.ts";
+import type { StatementRetry } from "./lock_retry.ts";
 
 /** What is wrong with a section's blocks, and the line in the file. */
 export interface BlockProblem {
@@ -113,13 +114,22 @@ export async function runStatements(
   direction: Direction,
   statements: Statement[],
   before: (statement: Statement) => void = () => {},
+  retry?: StatementRetry,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
   let inBlock = false;
   for (const statement of statements) {
     before(statement);
     try {
-      await engine.exec(statement.sql);
+      for (let attempt = 1;; attempt++) {
+        try {
+          await engine.exec(statement.sql);
+          break;
+        } catch (error) {
+          const blocked = inBlock || !!statement.control;
+          if (!retry || !(await retry(statement, error, attempt, blocked))) throw error;
+        }
+      }
     } catch (error) {
       // A failed COMMIT has already ended its block; ROLLBACK then only warns.
       if (inBlock || statement.control) await engine.exec("ROLLBACK").catch(() => {});

@@ -9,6 +9,7 @@ import type { Statement } from "./sql_split.ts";
 import { mayBeControl, mayControlTransactions, scanStatements } from "./sql_scan.ts";
 import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
+import { type LockRetry, NO_LOCK_RETRY, statementRetry, withLockRetries } from "./lock_retry.ts";
 import { StrataError } from "./errors.ts";
 import { assertNotTemplate } from "./template.ts";
 import { firstCodeLine, revisionFailure, statementAt } from "./failure.ts";
@@ -51,6 +52,8 @@ export interface StepResult {
   revision: string;
   direction: Direction;
   ms: number;
+  /** Tries it took (more than 1 after lock timeouts with --lock-retries). */
+  tries: number;
 }
 
 /** SIGINT asks the runner to stop between revisions. */
@@ -177,8 +180,11 @@ export async function sectionFailure(
     line: section.line,
     fallbackLine: firstCodeLine(section),
   });
-  // A statement timeout would cost its whole wait again: not replayed.
-  if (error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014") {
+  // A statement or lock timeout would cost its whole wait again: not replayed.
+  if (
+    error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014" &&
+    error.sqlstate !== "55P03"
+  ) {
     const failing = await locateFailingStatement(engine, section.sql);
     if (failing) {
       return revisionFailure(error, file, direction, {
@@ -235,6 +241,7 @@ async function runNone(
   direction: Direction,
   out: Output,
   statements: Statement[],
+  retry: LockRetry = NO_LOCK_RETRY,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
   const before = new Set(
@@ -252,7 +259,7 @@ async function runNone(
     await runStatements(engine, file, direction, statements, (statement) =>
       out.debug(
         `  ${file.id}:${section.line + statement.line - 1}: ${maskPasswordLiterals(statement.sql)}`,
-      ));
+      ), statementRetry(engine, names, file, retry, out));
   } catch (error) {
     // runStatements rolled back an open block: the journal row is written outside it.
     if (error instanceof StrataError && error.code === "MIGRATION_FAILED") {
@@ -373,6 +380,7 @@ export async function runSteps(
   direction: Direction,
   steps: string[],
   out: Output,
+  retry: LockRetry = NO_LOCK_RETRY,
 ): Promise<StepResult[]> {
   const split = await prepareSteps(graph, direction, steps);
   if (engine.kind === "embedded" && steps.length > 0) {
@@ -397,16 +405,29 @@ export async function runSteps(
     if (out.verbose && file.transaction === "each") {
       out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
     }
+    let tries: number;
     try {
-      if (file.transaction === "none") {
-        await runNone(engine, names, file, parents, direction, out, split.get(id)!);
-      } else await runEach(engine, names, file, parents, direction);
+      const none = file.transaction === "none";
+      const sql = (direction === "up" ? file.up : file.down!).sql;
+      tries = await withLockRetries(
+        engine,
+        names,
+        file,
+        sql,
+        retry,
+        out,
+        !none,
+        () =>
+          none
+            ? runNone(engine, names, file, parents, direction, out, split.get(id)!, retry)
+            : runEach(engine, names, file, parents, direction),
+      );
     } catch (error) {
       if (error instanceof StrataError) error.details.completed = done.map((step) => step.revision);
       throw error;
     }
     const ms = performance.now() - started;
-    done.push({ revision: id, direction, ms: Math.round(ms) });
+    done.push({ revision: id, direction, ms: Math.round(ms), tries });
     const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
     out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
     out.progress(done.length, steps.length);

@@ -338,6 +338,7 @@ const GLOBAL_HELP = `Global options:
       --connect-timeout D   wait for a connection at most D (default 10s)
       --statement-timeout D statement_timeout for migrations (default none)
       --lock-wait D         lock_timeout for migrations' own statements (default none)
+      --lock-retries N      after a lock timeout, try again N times with backoff (default 0)
       --allow-out-of-order  apply revisions older than applied ones (with a warning)
       --heads               several heads are normal (config multipleHeads)
       --json                one JSON document on stdout (help and --sql output included)

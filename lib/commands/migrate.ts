@@ -145,7 +145,9 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
-      return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out);
+      return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
+        retries: ctx.config.lockRetries,
+      });
     });
     const total = performance.now() - started;
     ctx.out.document({

@@ -16,6 +16,7 @@ import {
   readState,
   withGraphAndEngine,
 } from "./context.ts";
+import { triesFromJournal } from "../lock_retry.ts";
 import { untouchedTemplateLine } from "../template.ts";
 import type { CheckResult, StatusResult } from "../api_types.ts";
 
@@ -39,6 +40,8 @@ export interface StatusReport {
   outOfOrder: string[];
   /** Pending revisions whose last journal entry is a failure or an unfinished start. */
   interrupted: Array<{ revision: string; action: string; at: string; detail: string | null }>;
+  /** Tries the latest run of each applied revision took (journal): more than 1 after lock waits. */
+  tries: Record<string, number>;
   invalidIndexes: string[];
   /** Pending revisions whose up section is still create's template: apply refuses them. */
   unwritten: string[];
@@ -115,6 +118,7 @@ function build(
     renamed: state.renamed,
     outOfOrder: state.outOfOrder,
     interrupted,
+    tries: triesFromJournal(journal),
     invalidIndexes,
     unwritten: state.pending.filter((id) => untouchedTemplateLine(graph.files.get(id)!) !== null),
     adopt: state.adopt,
@@ -172,6 +176,9 @@ function print(ctx: Context, r: StatusReport): void {
         }`,
       ),
     );
+  }
+  for (const [id, n] of Object.entries(r.tries)) {
+    if (n > 1) out.line(`Took ${n} tries (lock not available): ${id}`);
   }
   for (const id of r.unwritten) {
     out.line(out.red(`Still the template (write its SQL; apply refuses it): ${id}`));
