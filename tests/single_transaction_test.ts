@@ -133,3 +133,14 @@ both(
     assert.ok(!(await tables(db)).includes("a"));
   },
 );
+
+embeddedTest("the library's apply takes singleTransaction", async (dir, db) => {
+  await threeRevisions(dir, FAILING);
+  const { apply } = await import("../lib/api.ts");
+  const { StrataError } = await import("../lib/errors.ts");
+  await assert.rejects(
+    apply({ database: db, dir: join(dir, "migrations"), singleTransaction: true }),
+    (error) => error instanceof StrataError && error.code === "MIGRATION_FAILED",
+  );
+  assert.deepEqual(await ledger(db), []);
+});
