@@ -25,6 +25,7 @@ const OPTIONS = {
   "lock-retries": { type: "string" },
   "allow-out-of-order": { type: "boolean" },
   heads: { type: "boolean" },
+  "single-transaction": { type: "boolean" },
   json: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
   "no-color": { type: "boolean" },

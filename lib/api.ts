@@ -65,6 +65,8 @@ export interface Options {
   allowOutOfOrder?: boolean;
   /** Several heads are normal: `apply` goes to every head, and up to date means all applied. */
   multipleHeads?: boolean;
+  /** Every pending revision and its ledger rows in one transaction (`--single-transaction`). */
+  singleTransaction?: boolean;
   /**
    * Environment variables to read settings from, as the command line does
    * (`STRATA_DATABASE`, `DATABASE_URL`, `PG*`, `STRATA_DIR`, …). Default: none.
@@ -150,6 +152,7 @@ async function run<T>(
     "lock-retries": options.lockRetries === undefined ? undefined : String(options.lockRetries),
     "allow-out-of-order": options.allowOutOfOrder,
     heads: options.multipleHeads,
+    "single-transaction": options.singleTransaction,
     ...extra,
   };
   const capture: OutputCapture = {
@@ -170,6 +173,7 @@ async function run<T>(
     // An explicit false beats the environment and the file, as a flag would.
     if (options.allowOutOfOrder === false) config.allowOutOfOrder = false;
     if (options.multipleHeads === false) config.multipleHeads = false;
+    if (options.singleTransaction === false) config.singleTransaction = false;
     const { COMMANDS } = await import("./commands/catalog.ts");
     await COMMANDS[name].run({ config, out, args, flags: { ...flags, verbose: options.verbose } });
   } catch (error) {

@@ -33,6 +33,13 @@ export interface Config {
   schemaFile: string;
   /** The least severity of a lint finding that makes `lint` exit 3. */
   lintFailOn: LintFailOn;
+  /** Run every pending revision and its ledger rows in one transaction (`--single-transaction`). */
+  singleTransaction: boolean;
+  /**
+   * The other places that also name a database, different from the one
+   * chosen, which they lose to (flag > environment > strata.json).
+   */
+  databaseOverridden: Array<{ source: string; database: string }>;
 }
 
 /** Lint severities, most severe first: `lint` fails on findings at or above the chosen one. */
@@ -53,6 +60,7 @@ export interface ConfigFlags {
   heads?: boolean;
   schema?: string;
   "fail-on"?: string;
+  "single-transaction"?: boolean;
 }
 
 const FILE_KEYS = new Set([
@@ -69,6 +77,7 @@ const FILE_KEYS = new Set([
   "schemas",
   "schema",
   "lintFailOn",
+  "singleTransaction",
 ]);
 
 export const CONFIG_FILE = "strata.json";
@@ -146,13 +155,17 @@ export async function resolveConfig(
     return String(value);
   };
 
-  const [database, databaseSource] = pick<string>([
+  const databaseSources: Array<[string, string | undefined]> = [
     ["--database", flags.database],
     ["STRATA_DATABASE", env.STRATA_DATABASE],
     ["DATABASE_URL", env.DATABASE_URL],
     ["PG* variables", urlFromPgEnv(env)],
     [file, fromFile("database")],
-  ]);
+  ];
+  const [database, databaseSource] = pick<string>(databaseSources);
+  const databaseOverridden = databaseSources
+    .filter(([source, value]) => value && source !== databaseSource && value !== database)
+    .map(([source, value]) => ({ source, database: value! }));
   if (database) {
     registerUrlPassword(database);
   }
@@ -171,6 +184,12 @@ export async function resolveConfig(
     ["--allow-out-of-order", flags["allow-out-of-order"] ? "true" : undefined],
     ["STRATA_ALLOW_OUT_OF_ORDER", env.STRATA_ALLOW_OUT_OF_ORDER],
     [file, fromFile("allowOutOfOrder")],
+  ]);
+
+  const [single, singleSource] = pick<string>([
+    ["--single-transaction", flags["single-transaction"] ? "true" : undefined],
+    ["STRATA_SINGLE_TRANSACTION", env.STRATA_SINGLE_TRANSACTION],
+    [`"singleTransaction" in ${file}`, fromFile("singleTransaction")],
   ]);
 
   const [multipleHeads, multipleHeadsSource] = pick<string>([
@@ -224,6 +243,8 @@ export async function resolveConfig(
       ["STRATA_LINT_FAIL_ON", env.STRATA_LINT_FAIL_ON],
       [`"lintFailOn" in ${file}`, fromFile("lintFailOn")],
     ])),
+    singleTransaction: yesOrNo(single, singleSource),
+    databaseOverridden,
   };
 }
 

@@ -153,6 +153,18 @@ export class Output {
     if (done >= total) write(Deno.stderr, "\r\x1b[K");
   }
 
+  /** Whether a line rewritten in place (`status`) is shown: a terminal, not --json, not captured. */
+  get live(): boolean {
+    return !this.#capture && !this.json && Deno.stderr.isTerminal();
+  }
+
+  /** A status line on stderr, rewritten in place; the next line printed clears it. */
+  status(text: string): void {
+    if (!this.live) return;
+    write(Deno.stderr, `\r\x1b[K${text}`);
+    this.#progressShown = true;
+  }
+
   #clearProgress(): void {
     if (this.#progressShown) {
       write(Deno.stderr, "\r\x1b[K");

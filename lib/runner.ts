@@ -6,10 +6,16 @@
  */
 import { type Engine, SqlError } from "./db/engine.ts";
 import type { Statement } from "./sql_split.ts";
-import { mayBeControl, mayControlTransactions, scanStatements } from "./sql_scan.ts";
+import {
+  findNonTransactional,
+  mayBeControl,
+  mayControlTransactions,
+  scanStatements,
+} from "./sql_scan.ts";
 import { assertBlocks, blockProblem, runStatements } from "./none_mode.ts";
 import { formatMs } from "./duration.ts";
 import { type LockRetry, NO_LOCK_RETRY, statementRetry, withLockRetries } from "./lock_retry.ts";
+import { type Clock, startTicker } from "./ticker.ts";
 import { StrataError } from "./errors.ts";
 import { assertNotTemplate } from "./template.ts";
 import { firstCodeLine, revisionFailure, statementAt } from "./failure.ts";
@@ -82,16 +88,23 @@ async function runEach(
   file: MigrationFile,
   parents: string[],
   direction: Direction,
+  single: boolean,
 ): Promise<void> {
   const text = eachModeSql(names, file, parents, direction);
+  // In one transaction for the whole run, a savepoint lets a failure be located
+  // by replaying the section before everything is rolled back.
+  if (single) await engine.exec(`SAVEPOINT ${SAVEPOINT}`);
   try {
     // Session timeouts are restored in the same round trip: a revision that
     // resets them must not change them for the revisions after it.
     await engine.exec(`${text}\n${engine.sessionResetSql}`);
   } catch (error) {
-    const failure = await sectionFailure(engine, error, file, direction);
+    if (single) await engine.exec(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`).catch(() => {});
+    const failure = await sectionFailure(engine, error, file, direction, single);
+    if (single) await engine.exec("ROLLBACK").catch(() => {});
     if (failure.code === "MIGRATION_FAILED") {
-      // The revision rolled back; the journal still records that it was tried.
+      // The revision rolled back (with --single-transaction, the whole run did,
+      // first); the journal still records that it was tried.
       await engine.exec(journalSql(names, {
         action: "failure",
         revision: file.id,
@@ -102,6 +115,8 @@ async function runEach(
     throw failure;
   }
 }
+
+const SAVEPOINT = "strata_revision";
 
 /**
  * A section of at most one statement that is not transaction control (the
@@ -173,6 +188,7 @@ export async function sectionFailure(
   error: unknown,
   file: MigrationFile,
   direction: Direction,
+  nested = false,
 ): Promise<StrataError> {
   const section = direction === "up" ? file.up : file.down!;
   const failure = revisionFailure(error, file, direction, {
@@ -185,7 +201,7 @@ export async function sectionFailure(
     error instanceof SqlError && error.position === undefined && error.sqlstate !== "57014" &&
     error.sqlstate !== "55P03"
   ) {
-    const failing = await locateFailingStatement(engine, section.sql);
+    const failing = await locateFailingStatement(engine, section.sql, nested);
     if (failing) {
       return revisionFailure(error, file, direction, {
         text: failing.sql,
@@ -197,7 +213,11 @@ export async function sectionFailure(
   return failure;
 }
 
-async function locateFailingStatement(engine: Engine, sql: string): Promise<Statement | null> {
+async function locateFailingStatement(
+  engine: Engine,
+  sql: string,
+  nested: boolean,
+): Promise<Statement | null> {
   let statements: Statement[];
   try {
     const { splitStatements } = await import("./sql_split.ts");
@@ -208,8 +228,12 @@ async function locateFailingStatement(engine: Engine, sql: string): Promise<Stat
   if (statements.length < 2) return statements[0] ?? null;
   // Replaying a section that controls transactions itself could commit part of it.
   if (statements.some((statement) => statement.control)) return null;
+  // Inside the run's one transaction, a savepoint stands in for BEGIN … ROLLBACK.
+  const [open, close] = nested
+    ? ["SAVEPOINT strata_locate", "ROLLBACK TO SAVEPOINT strata_locate"]
+    : ["BEGIN", "ROLLBACK"];
   try {
-    await engine.exec("BEGIN");
+    await engine.exec(open);
     for (const statement of statements) {
       try {
         await engine.exec(statement.sql);
@@ -221,7 +245,7 @@ async function locateFailingStatement(engine: Engine, sql: string): Promise<Stat
   } catch {
     return null;
   } finally {
-    await engine.exec("ROLLBACK").catch(() => {});
+    await engine.exec(close).catch(() => {});
   }
 }
 
@@ -329,6 +353,21 @@ async function assertNoTransactionControl(
   direction: Direction,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
+  const outside = findNonTransactional(section.sql);
+  if (outside) {
+    throw new StrataError(
+      "FILE",
+      `Revision "${file.id}" runs ${outside.head}, which cannot run inside a transaction`,
+      {
+        file: file.path,
+        line: section.line + countNewlines(section.sql.slice(0, outside.start)),
+        hint: `strata runs a transaction: each revision in one transaction with its ledger row; ` +
+          `mark the file "-- transaction: none" (and keep such statements in their own ` +
+          `revision). ${NONE_MODE_FORM}`,
+        details: { revision: file.id },
+      },
+    );
+  }
   // Only a possible hit pays for the parser (PL/pgSQL bodies' BEGIN and END do not).
   if (!mayControlTransactions(section.sql)) return;
   const { splitStatements } = await import("./sql_split.ts");
@@ -372,7 +411,44 @@ export async function prepareSteps(
   return split;
 }
 
-/** Run `steps` in order; one line per revision with its time. */
+/** How a run goes: `single` puts every revision and its ledger rows in one transaction. */
+export interface RunOptions {
+  single?: boolean;
+  /**
+   * Lock-timeout retries. Not with `single`: a failed statement there rolls
+   * back the whole run, so there is nothing left to retry.
+   */
+  retry?: LockRetry;
+  /** The ticker's clock (tests). */
+  clock?: Clock;
+}
+
+/**
+ * `--single-transaction` cannot hold a `transaction: none` revision (its
+ * statements must run outside any transaction): refused before anything runs.
+ */
+export function assertSingleTransaction(graph: Graph, steps: string[]): void {
+  const none = steps.filter((id) => graph.files.get(id)!.transaction === "none");
+  if (none.length === 0) return;
+  throw new StrataError(
+    "USAGE",
+    `Cannot run in a single transaction: ${none.join(", ")} ${
+      none.length > 1 ? "are" : "is"
+    } "transaction: none"`,
+    {
+      file: graph.files.get(none[0])!.path,
+      hint: "Its statements cannot run inside a transaction; run without --single-transaction " +
+        "(config singleTransaction), or upgrade to the revision before it in one transaction " +
+        "and run the rest without",
+      details: { revisions: none },
+    },
+  );
+}
+
+/**
+ * Run `steps` in order: a line before each revision starts, on a terminal
+ * its elapsed time while it runs, and a line with its time when it is done.
+ */
 export async function runSteps(
   engine: Engine,
   names: LedgerNames,
@@ -380,8 +456,11 @@ export async function runSteps(
   direction: Direction,
   steps: string[],
   out: Output,
-  retry: LockRetry = NO_LOCK_RETRY,
+  options: RunOptions = {},
 ): Promise<StepResult[]> {
+  const single = !!options.single && steps.length > 0;
+  if (single) assertSingleTransaction(graph, steps);
+  const retry = single ? NO_LOCK_RETRY : options.retry ?? NO_LOCK_RETRY;
   const split = await prepareSteps(graph, direction, steps);
   if (engine.kind === "embedded" && steps.length > 0) {
     const { assertEmbeddedExtensions } = await import("./db/extensions.ts");
@@ -389,48 +468,73 @@ export async function runSteps(
     assertEmbeddedExtensions(sectionSources(steps.map((id) => graph.files.get(id)!), [direction]));
   }
   const done: StepResult[] = [];
-  for (const id of steps) {
-    if (interruption.requested) {
-      throw new StrataError(
-        "INTERRUPTED",
-        `Interrupted after ${done.length} of ${plural(steps.length, "revision")}`,
-        {
-          hint: "Nothing is half-applied; run the command again to continue",
-        },
-      );
+  if (single) await engine.exec("BEGIN");
+  let open = single;
+  try {
+    for (const id of steps) {
+      if (interruption.requested) {
+        throw new StrataError(
+          "INTERRUPTED",
+          `Interrupted after ${done.length} of ${plural(steps.length, "revision")}`,
+          {
+            hint: single
+              ? "The single transaction was rolled back: nothing changed; run the command again"
+              : "Nothing is half-applied; run the command again to continue",
+          },
+        );
+      }
+      const file = graph.files.get(id)!;
+      const parents = graph.parents.get(id)!;
+      const started = performance.now();
+      out.line(out.dim(`→ ${direction === "up" ? "applying" : "reverting"} ${id} (${file.path})`));
+      if (out.verbose && file.transaction === "each") {
+        out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
+      }
+      const stop = out.live
+        ? startTicker(`  ${id} running`, (text) => out.status(out.dim(text)), {
+          clock: options.clock,
+        })
+        : () => {};
+      let tries: number;
+      try {
+        const none = file.transaction === "none";
+        const sql = (direction === "up" ? file.up : file.down!).sql;
+        tries = await withLockRetries(
+          engine,
+          names,
+          file,
+          sql,
+          retry,
+          out,
+          !none,
+          () =>
+            none
+              ? runNone(engine, names, file, parents, direction, out, split.get(id)!, retry)
+              : runEach(engine, names, file, parents, direction, single),
+        );
+      } catch (error) {
+        // runEach rolled the single transaction back before journaling the failure.
+        if (single && error instanceof StrataError) open = false;
+        if (error instanceof StrataError) {
+          error.details.completed = single ? [] : done.map((step) => step.revision);
+        }
+        throw error;
+      } finally {
+        stop();
+      }
+      const ms = performance.now() - started;
+      done.push({ revision: id, direction, ms: Math.round(ms), tries });
+      const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
+      out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
+      out.progress(done.length, steps.length);
     }
-    const file = graph.files.get(id)!;
-    const parents = graph.parents.get(id)!;
-    const started = performance.now();
-    if (out.verbose && file.transaction === "each") {
-      out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
+    if (single) {
+      open = false;
+      await engine.exec("COMMIT");
+      out.line(out.dim(`Committed ${plural(done.length, "revision")} in one transaction`));
     }
-    let tries: number;
-    try {
-      const none = file.transaction === "none";
-      const sql = (direction === "up" ? file.up : file.down!).sql;
-      tries = await withLockRetries(
-        engine,
-        names,
-        file,
-        sql,
-        retry,
-        out,
-        !none,
-        () =>
-          none
-            ? runNone(engine, names, file, parents, direction, out, split.get(id)!, retry)
-            : runEach(engine, names, file, parents, direction),
-      );
-    } catch (error) {
-      if (error instanceof StrataError) error.details.completed = done.map((step) => step.revision);
-      throw error;
-    }
-    const ms = performance.now() - started;
-    done.push({ revision: id, direction, ms: Math.round(ms), tries });
-    const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
-    out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
-    out.progress(done.length, steps.length);
+  } finally {
+    if (open) await engine.exec("ROLLBACK").catch(() => {});
   }
   return done;
 }

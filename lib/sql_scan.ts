@@ -203,3 +203,47 @@ export function mayBeControl(statement: ScannedStatement): boolean {
 export function mayControlTransactions(sql: string): boolean {
   return scanStatements(sql).some(mayBeControl);
 }
+
+/** The first words of a statement that PostgreSQL refuses to run inside a transaction block. */
+const NON_TRANSACTIONAL_REGEXP = new RegExp(
+  "^(?:" + [
+    "CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+CONCURRENTLY\\b",
+    "DROP\\s+INDEX\\s+CONCURRENTLY\\b",
+    "REINDEX\\b(?:\\s*\\([^)]*\\))?\\s*(?:SYSTEM|DATABASE)\\b",
+    "REINDEX\\b[^;]*?\\bCONCURRENTLY\\b",
+    "VACUUM\\b",
+    "(?:CREATE|DROP)\\s+(?:DATABASE|TABLESPACE)\\b",
+    "ALTER\\s+SYSTEM\\b",
+    "ALTER\\s+DATABASE\\b[^;]*?\\bSET\\s+TABLESPACE\\b",
+  ].join("|") + ")",
+  "i",
+);
+const NON_TRANSACTIONAL_WORDS = new Set(["CREATE", "DROP", "REINDEX", "VACUUM", "ALTER"]);
+const COMMENTS_REGEXP = /--[^\n]*|\/\*[\s\S]*?\*\//g;
+
+/** A top-level statement that cannot run inside a transaction, and its JS string index. */
+export interface NonTransactional {
+  start: number;
+  /** The statement's head, comments dropped and spaces collapsed (`CREATE INDEX CONCURRENTLY`). */
+  head: string;
+}
+
+/**
+ * The first top-level statement of `sql` that PostgreSQL refuses inside a
+ * transaction block (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
+ * `REINDEX … CONCURRENTLY`, `VACUUM`, `CREATE/DROP DATABASE`, `ALTER SYSTEM`,
+ * …), or null. Only the statement's first words are read, from the scan, so
+ * no parser is loaded. `ALTER TYPE … ADD VALUE` runs in a transaction since
+ * PostgreSQL 12 and is not listed.
+ */
+export function findNonTransactional(sql: string): NonTransactional | null {
+  for (const statement of scanStatements(sql)) {
+    if (!NON_TRANSACTIONAL_WORDS.has(statement.word)) continue;
+    // The head sits before any string, so dropping comments naively cannot change it.
+    const text = sql.slice(statement.start, Math.min(statement.end, statement.start + 2000))
+      .replace(COMMENTS_REGEXP, " ").replace(/\s+/g, " ");
+    const match = NON_TRANSACTIONAL_REGEXP.exec(text);
+    if (match) return { start: statement.start, head: match[0].trim() };
+  }
+  return null;
+}

@@ -43,6 +43,8 @@ Deno.test("defaults when nothing is configured", async () => {
       schemas: ["public"],
       schemaFile: "schema.sql",
       lintFailOn: "error",
+      singleTransaction: false,
+      databaseOverridden: [],
     });
   });
 });
@@ -87,6 +89,7 @@ Deno.test("strata.json sets every key", async () => {
     schemas: ["public", "audit"],
     schema: "db/schema.sql",
     lintFailOn: "warning",
+    singleTransaction: true,
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, {}, file);
@@ -105,6 +108,8 @@ Deno.test("strata.json sets every key", async () => {
       schemas: ["public", "audit"],
       schemaFile: "db/schema.sql",
       lintFailOn: "warning",
+      singleTransaction: true,
+      databaseOverridden: [],
     });
   });
 });
@@ -123,6 +128,7 @@ Deno.test("the environment beats strata.json", async () => {
     schemas: ["from_file"],
     schema: "from-file.sql",
     lintFailOn: "warning",
+    singleTransaction: true,
   };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
@@ -137,6 +143,7 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_SCHEMAS: "app, audit",
     STRATA_SCHEMA: "from-env.sql",
     STRATA_LINT_FAIL_ON: "Error",
+    STRATA_SINGLE_TRANSACTION: "0",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, env, file);
@@ -155,6 +162,9 @@ Deno.test("the environment beats strata.json", async () => {
       schemas: ["app", "audit"],
       schemaFile: "from-env.sql",
       lintFailOn: "error",
+      singleTransaction: false,
+      // Never silent: the losing file setting is kept for the operator's line.
+      databaseOverridden: [{ source: file, database: "pglite:from-file" }],
     });
   });
 });
@@ -188,6 +198,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
         heads: true,
         schema: "from-flag.sql",
         "fail-on": "warning",
+        "single-transaction": true,
       },
       env,
       file,
@@ -207,6 +218,12 @@ Deno.test("flags beat the environment and strata.json", async () => {
       schemas: ["public"],
       schemaFile: "from-flag.sql",
       lintFailOn: "warning",
+      singleTransaction: true,
+      databaseOverridden: [
+        { source: "STRATA_DATABASE", database: "pglite:from-env" },
+        { source: "DATABASE_URL", database: "postgres://env@h/db" },
+        { source: file, database: "pglite:from-file" },
+      ],
     });
   });
 });

@@ -36,6 +36,8 @@ const MIGRATE_HELP = `Targets: head, heads, base, a revision id or unique prefix
                a range FROM:TO sets the assumed starting point (default base, or head for downgrade)
   --dry-run    connect, read the state, print the plan and its SQL; change nothing
   --allow-out-of-order  apply revisions older than applied ones (with a warning)
+  --single-transaction  every pending revision and its ledger rows in one transaction
+               (config singleTransaction): a failure anywhere changes nothing
   --heads      several heads are normal (config multipleHeads): apply and a bare upgrade go to
                every head, as upgrade heads; without it they refuse several heads`;
 
@@ -341,6 +343,7 @@ const GLOBAL_HELP = `Global options:
       --lock-retries N      after a lock timeout, try again N times with backoff (default 0)
       --allow-out-of-order  apply revisions older than applied ones (with a warning)
       --heads               several heads are normal (config multipleHeads)
+      --single-transaction  all pending revisions in one transaction (config singleTransaction)
       --json                one JSON document on stdout (help and --sql output included)
   -v, --verbose             print each statement as it runs
       --no-color            no colours (also NO_COLOR)

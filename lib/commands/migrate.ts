@@ -9,7 +9,8 @@ import type { Graph } from "../graph.ts";
 import { ancestors, resolveRevision } from "../graph.ts";
 import { planSql } from "../offline_sql.ts";
 import { type Direction, type Plan, planDowngrade, planUpgrade } from "../plan.ts";
-import { prepareSteps, runSteps, withLock } from "../runner.ts";
+import { assertSingleTransaction, prepareSteps, runSteps, withLock } from "../runner.ts";
+import { announceDatabase } from "../announce.ts";
 import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
@@ -103,6 +104,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       assertIntact(graph, state, ctx.config.dir);
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
+      if (ctx.config.singleTransaction) assertSingleTransaction(graph, result.steps);
       await prepareSteps(graph, direction, result.steps);
       ctx.out.document({
         ok: true,
@@ -127,6 +129,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       return 0;
     }
 
+    announceDatabase(ctx.out, ctx.config);
     const started = performance.now();
     let adopted: string[] = [];
     // Nothing to do is the common case (every container start, every cron
@@ -144,9 +147,12 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       assertIntact(graph, state, ctx.config.dir);
       const result = plan(graph, state, direction, target);
       checkOutOfOrder(ctx, graph, state, result.steps);
+      const single = ctx.config.singleTransaction;
+      if (single) assertSingleTransaction(graph, result.steps);
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
       return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
-        retries: ctx.config.lockRetries,
+        single,
+        retry: { retries: ctx.config.lockRetries },
       });
     });
     const total = performance.now() - started;
@@ -157,6 +163,8 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       steps: done,
       adopted,
       ms: Math.round(total),
+      databaseSource: ctx.config.databaseSource,
+      singleTransaction: ctx.config.singleTransaction,
     });
     if (done.length === 0) {
       ctx.out.line(

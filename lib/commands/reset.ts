@@ -13,6 +13,7 @@ import { adoptBaselines } from "../adopt.ts";
 import { createLedgerSql, journalSql, type LedgerNames, readLedger } from "../ledger.ts";
 import { planDowngrade, planUpgrade } from "../plan.ts";
 import { runSteps, withLock } from "../runner.ts";
+import { announceDatabase } from "../announce.ts";
 import { ident } from "../schema/ident.ts";
 import { quoteLiteral } from "../sql_literal.ts";
 import { assertIntact, compareState } from "../state.ts";
@@ -138,6 +139,7 @@ export async function reset(ctx: Context): Promise<number> {
     const target = ctx.config.multipleHeads ? "heads" : "head";
     if (ctx.flags.reapply) planUpgrade(graph, compareState(graph, []), target);
     const plan = describe(ctx, graph, state.applied.length, downSteps);
+    announceDatabase(out, ctx.config);
     out.line(`Reset ${engine.label}:`);
     plan.forEach((line, i) => out.line(`  ${i + 1}. ${line}`));
     await confirm(ctx, engine);

@@ -15,6 +15,7 @@ import {
   quoteLiteral,
 } from "../ledger.ts";
 import { withLock } from "../runner.ts";
+import { announceDatabase } from "../announce.ts";
 import { compareState } from "../state.ts";
 import { type Context, loadGraph, names, positionals, withEngine } from "./context.ts";
 
@@ -22,6 +23,7 @@ export async function stamp(ctx: Context): Promise<number> {
   const [target] = positionals(ctx, 1, 1, "stamp TARGET [--unstamp]");
   const graph = await loadGraph(ctx);
   const n = names(ctx);
+  announceDatabase(ctx.out, ctx.config);
   return await withEngine(ctx, (engine) =>
     withLock(engine, n, async (rows) => {
       const state = compareState(graph, rows);
