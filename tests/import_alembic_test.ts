@@ -179,7 +179,7 @@ Deno.test({
       assert.equal(proof.counts.structural, 0);
       assert.equal(proof.counts.irreversible, 1);
       assert.equal(proof.counts.verified, IDS.length - 1);
-      await upToDate(dir, `pglite:${join(dir, "db")}`);
+      await upToDate(dir, `pglite:${join(dir, ".strata", "db")}`);
       await upToDate(dir, ours.url);
 
       // The real tool, online, on another database.

@@ -351,7 +351,7 @@ for (const [format, fixture] of Object.entries(FIXTURES)) {
         assert.equal(proof.counts.structural, 0);
         assert.equal(proof.counts.irreversible, fixture.missing.length);
         assert.equal(proof.counts.verified, fixture.ids.length - fixture.missing.length);
-        const db = `pglite:${join(dir, "db")}`;
+        const db = `pglite:${join(dir, ".strata", "db")}`;
         await applyAndCheck(dir, db, fixture);
         assert.equal(await addOnTop(dir), fixture.ids.at(-1));
         const again = await strata(["apply", "-d", db, "--json"], { cwd: dir });
@@ -637,7 +637,7 @@ Deno.test("import sqitch: a reworked change's older scripts are NAME@TAG", async
     assert.deepEqual(report.revisions[2].parents, [first, g]);
     assert.deepEqual(report.revisions.map((r) => r.transaction), ["each", "each", "each"]);
     assert.notEqual(first, second);
-    const db = `pglite:${join(dir, "db")}`;
+    const db = `pglite:${join(dir, ".strata", "db")}`;
     const apply = await strata(["apply", "-d", db], { cwd: dir });
     assert.equal(apply.code, 0, apply.stdout + apply.stderr);
     const down = await strata(["downgrade", g, "-d", db], { cwd: dir });
