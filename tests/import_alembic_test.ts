@@ -161,7 +161,8 @@ async function schemaOf(url: string): Promise<string[]> {
 }
 
 Deno.test({
-  name: "[server] import alembic: verify, apply on pglite and a server, the schema Alembic builds",
+  name:
+    "[server] import alembic: verify, apply on pglite and a server, the schema Alembic builds, adopted",
   ignore: !REQUIRED && (PYTHON === null || !serverReachable),
   sanitizeOps: false,
   sanitizeResources: false,
@@ -202,6 +203,39 @@ Deno.test({
       assert.deepEqual(await schemaOf(ours.url), expected);
       const seeded = "SELECT email, (SELECT count(*)::int FROM tags) AS tags FROM users";
       assert.deepEqual(await queryDb(ours.url, seeded), await queryDb(theirs.url, seeded));
+
+      // The database the real Alembic migrated is adopted: recorded as migrated, nothing run.
+      const adopted = await strata(["adopt", "alembic", "-d", theirs.url, "--json"], { cwd: dir });
+      assert.equal(adopted.code, 0, adopted.stdout + adopted.stderr);
+      assert.deepEqual(
+        JSON.parse(adopted.stdout).adopted.map((a: { revision: string }) => a.revision).sort(),
+        [...IDS].sort(),
+      );
+      const status = await strata(["status", "-d", theirs.url, "--json"], { cwd: dir });
+      const state = JSON.parse(status.stdout);
+      assert.equal(state.upToDate, true, status.stdout);
+      assert.equal(state.applied, IDS.length);
+      // drift sees alembic_version until the team drops it, then nothing.
+      const drift = await strata(["drift", "-d", theirs.url], { cwd: dir });
+      assert.equal(drift.code, 3, drift.stdout + drift.stderr);
+      assert.match(drift.stdout + drift.stderr, /alembic_version/);
+      await queryDb(theirs.url, "DROP TABLE alembic_version");
+      const clean = await strata(["drift", "-d", theirs.url], { cwd: dir });
+      assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+      // A strata revision applies on top.
+      const created = await strata(["create", "after alembic", "--json"], { cwd: dir });
+      assert.equal(created.code, 0, created.stderr);
+      const { path } = JSON.parse(created.stdout);
+      const text = await Deno.readTextFile(join(dir, path));
+      await Deno.writeTextFile(
+        join(dir, path),
+        text.slice(0, text.indexOf("-- up")) +
+          "-- up\nCREATE TABLE after_alembic (id int);\n-- down\nDROP TABLE after_alembic;\n",
+      );
+      const onTop = await strata(["apply", "-d", theirs.url], { cwd: dir });
+      assert.equal(onTop.code, 0, onTop.stdout + onTop.stderr);
+      const check = await strata(["check", "-d", theirs.url], { cwd: dir });
+      assert.equal(check.code, 0, check.stdout + check.stderr);
     } finally {
       await theirs.drop();
       await ours.drop();
