@@ -58,12 +58,15 @@ const COMMANDS = [
   "diff",
   "init",
   "import",
+  "adopt",
+  "baseline",
+  "dump",
   "help",
   "nonsense",
   "",
 ];
 /** Commands that start the embedded engine (slow): drawn less often. */
-const HEAVY = new Set(["verify", "clean", "drift", "diff"]);
+const HEAVY = new Set(["verify", "clean", "drift", "diff", "baseline", "dump"]);
 
 const IDS = ["20240101_0000_a", "20240101_0001_b", "20240101_0002_c", "20240101_0003_d"];
 const WEIRD = [
