@@ -687,7 +687,7 @@ embeddedTest("lock held by a running apply: a second apply exits 4 naming its pi
   const first = spawnStrata(["apply"], dir, { DATABASE_URL: db });
   try {
     // Its first revision is done: it holds the folder and runs the slow one.
-    await first.waitForStdout(quick, 90_000);
+    await first.waitForStdout(`↑ ${quick}`, 90_000);
     const r = await strata(["apply", "--json", "--lock-timeout", "1s"], {
       cwd: dir,
       env: { DATABASE_URL: db },

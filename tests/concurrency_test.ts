@@ -255,14 +255,14 @@ embeddedTest("SIGKILL during a slow revision: the re-run takes over and continue
   const victim = spawnStrata(["apply"], dir, env);
   try {
     // Killed once r1 is in: before or inside the slow revision, both must hold.
-    await victim.waitForStdout(r1, 90_000);
+    await victim.waitForStdout(`↑ ${r1}`, 90_000);
   } finally {
     victim.kill("SIGKILL");
   }
   const killed = await victim.finish();
   assert.equal(killed.signal, "SIGKILL", dump(killed));
   assert.ok(
-    !killed.stdout.includes(slow),
+    !killed.stdout.includes(`↑ ${slow}`),
     `killed before the slow revision finished\n${dump(killed)}`,
   );
 

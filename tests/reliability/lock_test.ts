@@ -117,7 +117,7 @@ embeddedTest(
     const first = spawnStrata(["apply"], dir, env);
     try {
       await lockFileNames(db, first.pid);
-      await first.waitForStdout(ids[0], 90_000);
+      await first.waitForStdout(`↑ ${ids[0]}`, 90_000);
       const second = await run(["apply", "--json", "--lock-timeout", "1s"], { cwd: dir, env });
       expectCode(second, 4, "the second apply");
       assert.ok(second.ms >= 1000, `the second apply waited only ${second.ms} ms`);
@@ -142,7 +142,7 @@ embeddedTest(
     try {
       await lockFileNames(db, victim.pid);
       // Killed once the first revision is in: wherever the second one stands then.
-      await victim.waitForStdout(ids[0], 90_000);
+      await victim.waitForStdout(`↑ ${ids[0]}`, 90_000);
     } finally {
       victim.kill("SIGKILL");
     }
