@@ -26,6 +26,7 @@ const OPTIONS = {
   "allow-out-of-order": { type: "boolean" },
   heads: { type: "boolean" },
   "single-transaction": { type: "boolean" },
+  "require-no-drift": { type: "boolean" },
   json: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
   "no-color": { type: "boolean" },

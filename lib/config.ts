@@ -35,6 +35,8 @@ export interface Config {
   lintFailOn: LintFailOn;
   /** Run every pending revision and its ledger rows in one transaction (`--single-transaction`). */
   singleTransaction: boolean;
+  /** Refuse to apply when the database drifted from its applied revisions (`--require-no-drift`). */
+  driftGate: boolean;
   /**
    * The other places that also name a database, different from the one
    * chosen, which they lose to (flag > environment > strata.json).
@@ -61,6 +63,7 @@ export interface ConfigFlags {
   schema?: string;
   "fail-on"?: string;
   "single-transaction"?: boolean;
+  "require-no-drift"?: boolean;
 }
 
 const FILE_KEYS = new Set([
@@ -78,6 +81,7 @@ const FILE_KEYS = new Set([
   "schema",
   "lintFailOn",
   "singleTransaction",
+  "driftGate",
 ]);
 
 export const CONFIG_FILE = "strata.json";
@@ -192,6 +196,12 @@ export async function resolveConfig(
     [`"singleTransaction" in ${file}`, fromFile("singleTransaction")],
   ]);
 
+  const [gate, gateSource] = pick<string>([
+    ["--require-no-drift", flags["require-no-drift"] ? "true" : undefined],
+    ["STRATA_DRIFT_GATE", env.STRATA_DRIFT_GATE],
+    [`"driftGate" in ${file}`, fromFile("driftGate")],
+  ]);
+
   const [multipleHeads, multipleHeadsSource] = pick<string>([
     ["--heads", flags.heads ? "true" : undefined],
     ["STRATA_MULTIPLE_HEADS", env.STRATA_MULTIPLE_HEADS],
@@ -244,6 +254,7 @@ export async function resolveConfig(
       [`"lintFailOn" in ${file}`, fromFile("lintFailOn")],
     ])),
     singleTransaction: yesOrNo(single, singleSource),
+    driftGate: yesOrNo(gate, gateSource),
     databaseOverridden,
   };
 }

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "LEDGER" // a ledger or journal table strata cannot read as its own: exit 5
   | "PRIVILEGE" // the role lacks a privilege strata needs: exit 2
   | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
+  | "DRIFT" // --require-no-drift: the database differs from its applied revisions: exit 3
   | "INTERRUPTED"; // SIGINT: exit 130
 
 /** What a StrataError carries besides its code and message. */
@@ -83,6 +84,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   LEDGER: 5,
   PRIVILEGE: 2,
   DATABASE: 2,
+  DRIFT: 3,
   INTERRUPTED: 130,
 };
 

@@ -40,7 +40,8 @@ export type JournalAction =
   | "retry"
   | "start"
   | "adopt"
-  | "reset";
+  | "reset"
+  | "hook";
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;

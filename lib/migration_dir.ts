@@ -14,6 +14,9 @@ import {
   REVISION_ID_REGEXP,
 } from "./migration_file.ts";
 
+/** The folder of hook SQL (hooks.ts) beside the category folders: never read as revisions. */
+export const HOOKS_FOLDER = "_hooks";
+
 interface Found {
   path: string;
   name: string;
@@ -24,6 +27,8 @@ interface Found {
 function listSql(root: Containment, dir: string, category: string | null, into: Found[]): void {
   for (const entry of readFolder(dir)) {
     if (entry.name.startsWith(".")) continue;
+    // The hooks folder holds SQL run around every run, not revisions (hooks.ts).
+    if (category === null && entry.name === HOOKS_FOLDER) continue;
     const path = join(dir, entry.name);
     if (entry.name.endsWith(".sql")) {
       const kind = root.kind(path, entry.isSymlink ? undefined : entry);

@@ -421,6 +421,8 @@ export interface RunOptions {
   retry?: LockRetry;
   /** The ticker's clock (tests). */
   clock?: Clock;
+  /** Called after each revision (its after-each hook; inside the transaction with `single`). */
+  afterEach?: (step: StepResult) => Promise<void>;
 }
 
 /**
@@ -527,6 +529,7 @@ export async function runSteps(
       const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
       out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
       out.progress(done.length, steps.length);
+      if (options.afterEach) await options.afterEach(done[done.length - 1]);
     }
     if (single) {
       open = false;

@@ -44,6 +44,7 @@ Deno.test("defaults when nothing is configured", async () => {
       schemaFile: "schema.sql",
       lintFailOn: "error",
       singleTransaction: false,
+      driftGate: false,
       databaseOverridden: [],
     });
   });
@@ -90,6 +91,7 @@ Deno.test("strata.json sets every key", async () => {
     schema: "db/schema.sql",
     lintFailOn: "warning",
     singleTransaction: true,
+    driftGate: true,
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, {}, file);
@@ -109,6 +111,7 @@ Deno.test("strata.json sets every key", async () => {
       schemaFile: "db/schema.sql",
       lintFailOn: "warning",
       singleTransaction: true,
+      driftGate: true,
       databaseOverridden: [],
     });
   });
@@ -129,6 +132,7 @@ Deno.test("the environment beats strata.json", async () => {
     schema: "from-file.sql",
     lintFailOn: "warning",
     singleTransaction: true,
+    driftGate: true,
   };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
@@ -144,6 +148,7 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_SCHEMA: "from-env.sql",
     STRATA_LINT_FAIL_ON: "Error",
     STRATA_SINGLE_TRANSACTION: "0",
+    STRATA_DRIFT_GATE: "0",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, env, file);
@@ -163,6 +168,7 @@ Deno.test("the environment beats strata.json", async () => {
       schemaFile: "from-env.sql",
       lintFailOn: "error",
       singleTransaction: false,
+      driftGate: false,
       // Never silent: the losing file setting is kept for the operator's line.
       databaseOverridden: [{ source: file, database: "pglite:from-file" }],
     });
@@ -199,6 +205,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
         schema: "from-flag.sql",
         "fail-on": "warning",
         "single-transaction": true,
+        "require-no-drift": true,
       },
       env,
       file,
@@ -219,6 +226,7 @@ Deno.test("flags beat the environment and strata.json", async () => {
       schemaFile: "from-flag.sql",
       lintFailOn: "warning",
       singleTransaction: true,
+      driftGate: true,
       databaseOverridden: [
         { source: "STRATA_DATABASE", database: "pglite:from-env" },
         { source: "DATABASE_URL", database: "postgres://env@h/db" },

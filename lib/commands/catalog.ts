@@ -38,6 +38,9 @@ const MIGRATE_HELP = `Targets: head, heads, base, a revision id or unique prefix
   --allow-out-of-order  apply revisions older than applied ones (with a warning)
   --single-transaction  every pending revision and its ledger rows in one transaction
                (config singleTransaction): a failure anywhere changes nothing
+  --require-no-drift  under the lock, before anything runs, compare the database with what its
+               applied revisions build (as strata drift); refuse with exit 3 when they differ
+               (config driftGate, STRATA_DRIFT_GATE)
   --heads      several heads are normal (config multipleHeads): apply and a bare upgrade go to
                every head, as upgrade heads; without it they refuse several heads`;
 

@@ -15,6 +15,8 @@ import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
+import { type Hook, loadHooks, runHook } from "../hooks.ts";
+import { requireNoDrift } from "./drift.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
 
 function plan(graph: Graph, state: State, direction: Direction, target: string): Plan {
@@ -99,6 +101,8 @@ export async function migrate(ctx: Context, direction: Direction, target: string
   // A dry run only reads: it must not create an embedded database either.
   const readOnly = { readOnly: !!ctx.flags["dry-run"] };
   return await withGraphAndEngine(ctx, async (graph, engine) => {
+    // Read and checked before anything runs, as the revisions are.
+    const hooks = await loadHooks(ctx.config.dir);
     if (ctx.flags["dry-run"]) {
       const { state } = await readState(engine, ctx, graph);
       assertIntact(graph, state, ctx.config.dir);
@@ -149,11 +153,29 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       checkOutOfOrder(ctx, graph, state, result.steps);
       const single = ctx.config.singleTransaction;
       if (single) assertSingleTransaction(graph, result.steps);
+      // The gate runs under the lock, so nobody changes the schema between it and the run.
+      if (ctx.config.driftGate && (result.steps.length > 0 || state.adopt.length > 0)) {
+        await requireNoDrift(ctx, engine, state.applied.map((id) => graph.files.get(id)!), label);
+      }
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
-      return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
+      const hook = (which: Hook | undefined, revision?: string) =>
+        which
+          ? runHook(engine, names(ctx), which, { revision, direction, single })
+          : Promise.resolve();
+      if (result.steps.length > 0 && hooks.before) {
+        // The revisions are checked before the first hook commits anything.
+        await prepareSteps(graph, direction, result.steps);
+        await runHook(engine, names(ctx), hooks.before, { direction });
+      }
+      const steps = await runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
         single,
         retry: { retries: ctx.config.lockRetries },
+        afterEach: hooks.after_each ? (step) => hook(hooks.after_each, step.revision) : undefined,
       });
+      if (steps.length > 0 && hooks.after) {
+        await runHook(engine, names(ctx), hooks.after, { direction });
+      }
+      return steps;
     });
     const total = performance.now() - started;
     ctx.out.document({
