@@ -244,6 +244,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata verify --strict",
     run: lazy(() => import("./verify.ts"), "verify"),
   },
+  locks: {
+    summary: "each statement's measured locks, rewrites and scans, on a scratch database",
+    usage: "locks [REV ...] [--scratch URL] [--json]",
+    help:
+      "Runs the revisions (REV: ids or unique prefixes; default every revision) in graph order\n" +
+      "on a fresh embedded database (or --scratch URL), with a few generated rows in every empty\n" +
+      "table, each statement of a measured revision in its own transaction, and reports what\n" +
+      "PostgreSQL says it did: the locks it held before COMMIT (pg_locks), the tables and indexes\n" +
+      "it rewrote (relfilenode changed), the tables it read whole (a validation scan, a rewrite,\n" +
+      "an index build), and what each lock blocks. transaction: none revisions run outside a\n" +
+      "transaction: only rewrites are measured there. Never touches the configured database.\n" +
+      "  --scratch URL   use a fresh database on this server instead (created and dropped)",
+    example: "strata locks 20240101_1200 --json",
+    run: lazy(() => import("./locks.ts"), "locks"),
+  },
   diff: {
     summary: "the SQL that turns head into the desired schema (schema.sql), proven, not written",
     usage: "diff [--schema PATH] [--json]",
