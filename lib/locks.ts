@@ -8,12 +8,15 @@
  * conflict table, which no query returns.
  */
 import type { Engine } from "./db/engine.ts";
+import { StrataError } from "./errors.ts";
 import { revisionFailure } from "./failure.ts";
 import type { Graph } from "./graph.ts";
 import type { MigrationFile } from "./migration_file.ts";
 import { maskPasswordLiterals } from "./redact.ts";
 import { sectionStatements } from "./runner.ts";
 import { runSection } from "./schema/build.ts";
+import { seed, USER_RELATIONS } from "./schema/seed.ts";
+import type { ScratchDatabases } from "./schema/scratch.ts";
 import type { Statement } from "./sql_split.ts";
 
 export type Blocks = "nothing" | "writes" | "reads and writes";
@@ -103,9 +106,6 @@ interface Rel {
   /** For an index, the oid of its table. */
   table: string;
 }
-
-const USER_RELATIONS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'`;
 
 const RELATIONS_SQL =
   `SELECT c.oid::text AS oid, c.relfilenode::text AS node, c.relkind::text AS kind,
@@ -226,104 +226,6 @@ async function measureAlone(
   };
 }
 
-interface Column {
-  name: string;
-  type: string;
-  category: string;
-  skip: boolean;
-}
-
-function valueOf(column: Column): string {
-  const t = column.type;
-  switch (column.category) {
-    case "N":
-      return `g::${t}`;
-    case "S":
-      return `('r' || g)::${t}`;
-    case "B":
-      return "true";
-    case "D":
-      return `(timestamp '2024-01-01' + g * interval '1 day')::${t}`;
-    case "T":
-      return `(g * interval '1 minute')::${t}`;
-    case "E":
-      return `(enum_range(null::${t}))[1]`;
-    case "A":
-      return `'{}'::${t}`;
-    case "I":
-      return `('10.0.0.' || g)::${t}`;
-  }
-  if (t === "uuid") return "gen_random_uuid()";
-  if (t === "json" || t === "jsonb") return `'{}'::${t}`;
-  if (t === "bytea") return "convert_to(g::text, 'UTF8')";
-  return `NULL::${t}`;
-}
-
-const EMPTY_TABLES_SQL = `SELECT c.oid::text AS oid,
-  quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ${USER_RELATIONS}
-ORDER BY 2`;
-
-const COLUMNS_SQL = `SELECT quote_ident(a.attname) AS name,
-  format_type(a.atttypid, a.atttypmod) AS type, t.typcategory::text AS category,
-  (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS skip
-FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`;
-
-/** Rows given to each empty table, so a rewrite has something to rewrite. */
-export const SEED_ROWS = 3;
-
-/**
- * Give every empty table a few generated rows (numbers, strings, dates by
- * type; columns with defaults keep them). Tables whose insert fails (a check,
- * a foreign key not yet satisfiable, a type strata cannot make up) are tried
- * again after the others, then reported with the database's reason.
- */
-export async function seed(
-  engine: Engine,
-): Promise<{ seeded: string[]; unseeded: Array<{ table: string; reason: string }> }> {
-  const tables = await engine.query<{ oid: string; name: string }>(EMPTY_TABLES_SQL);
-  let pending: Array<{ name: string; sql: string[] }> = [];
-  for (const table of tables) {
-    const [{ has }] = await engine.query<{ has: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${table.name}) AS has`,
-    );
-    if (has) continue;
-    const columns = (await engine.query<Column>(COLUMNS_SQL, [table.oid])).filter((c) => !c.skip);
-    const sql = columns.length === 0
-      ? Array.from({ length: SEED_ROWS }, () => `INSERT INTO ${table.name} DEFAULT VALUES`)
-      : [
-        `INSERT INTO ${table.name} (${columns.map((c) => c.name).join(", ")}) SELECT ${
-          columns.map(valueOf).join(", ")
-        } FROM generate_series(1, ${SEED_ROWS}) AS g`,
-      ];
-    pending.push({ name: table.name, sql });
-  }
-  const seeded: string[] = [];
-  const reasons = new Map<string, string>();
-  for (let progress = true; progress && pending.length > 0;) {
-    progress = false;
-    const left: typeof pending = [];
-    for (const table of pending) {
-      try {
-        await engine.exec(table.sql.join(";\n"));
-        seeded.push(table.name);
-        progress = true;
-      } catch (error) {
-        reasons.set(table.name, error instanceof Error ? error.message : String(error));
-        left.push(table);
-      }
-    }
-    pending = left;
-  }
-  const short = (name: string) => name.replace(/^public\./, "");
-  return {
-    seeded: seeded.map(short).sort(),
-    unseeded: pending.map((t) => ({ table: short(t.name), reason: reasons.get(t.name)! })),
-  };
-}
-
 /** Measure every statement of `file`'s up section on `engine`, which holds its parents. */
 export async function measureRevision(
   engine: Engine,
@@ -384,4 +286,70 @@ export async function measureGraph(
     each(report);
   }
   return reports;
+}
+
+/** What `lint --measured` adds to a finding: what the database said its statement did. */
+export interface MeasuredNote {
+  locks: Array<{ relation: string; mode: string; blocks: Blocks }> | null;
+  rewrites: string[];
+  scans: string[] | null;
+}
+
+/**
+ * The measured statement of `report` that holds file line `line` (a finding
+ * may point at a clause below the statement's first line), as a note.
+ */
+export function measuredAt(report: RevisionReport, line: number): MeasuredNote | null {
+  const at = report.statements.filter((s) => s.line <= line).at(-1);
+  if (!at) return null;
+  return {
+    locks: at.locks?.filter((l) => !l.created).map(({ relation, mode, blocks }) => ({
+      relation,
+      mode,
+      blocks,
+    })) ?? null,
+    rewrites: at.rewrites.map((r) => r.relation),
+    scans: at.scans?.map((s) => `${s.table} (${s.why})`) ?? null,
+  };
+}
+
+/** A note in words, for lint's text output. */
+export function describeNote(note: MeasuredNote): string {
+  const locks = note.locks === null
+    ? "locks not measured (outside a transaction)"
+    : note.locks.length
+    ? note.locks.map((l) => `${l.mode} on ${l.relation} (blocks ${l.blocks})`).join(", ")
+    : "no lock on an existing table";
+  const rewrote = note.rewrites.length ? `; rewrote ${note.rewrites.join(", ")}` : "";
+  const scanned = note.scans?.length ? `; scanned ${note.scans.join(", ")}` : "";
+  return locks + rewrote + scanned;
+}
+
+/**
+ * Measure the revisions that hold `findings` (the lock rules' ones) and
+ * return each finding's note by index. A revision that cannot be built stops
+ * the measuring; findings from it on keep no note, and the error is returned.
+ */
+export async function measureFindings(
+  scratch: ScratchDatabases,
+  graph: Graph,
+  findings: Array<{ revision: string; line: number; section: string | null }>,
+): Promise<{ notes: Array<MeasuredNote | null>; stopped: StrataError | null }> {
+  const wanted = new Set(findings.filter((f) => f.section === "up").map((f) => f.revision));
+  const reports = new Map<string, RevisionReport>();
+  let stopped: StrataError | null = null;
+  if (wanted.size > 0) {
+    const engine = await scratch.open();
+    try {
+      await measureGraph(engine, graph, wanted, (r) => reports.set(r.revision, r));
+    } catch (error) {
+      if (!(error instanceof StrataError)) throw error;
+      stopped = error;
+    }
+  }
+  const notes = findings.map((f) => {
+    const report = f.section === "up" ? reports.get(f.revision) : undefined;
+    return report ? measuredAt(report, f.line) : null;
+  });
+  return { notes, stopped };
 }

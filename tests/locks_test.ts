@@ -178,3 +178,30 @@ serverDirTest("locks --scratch URL measures on a scratch server database", async
   expectExit(human, 0, "locks --scratch");
   assertHuman(human.stdout);
 });
+
+embeddedTest("lint --measured names the measured lock in each lock-rule finding", async (dir) => {
+  await project(dir);
+  const [json, human] = await Promise.all([
+    strata(["lint", "20240102", "--measured", "--json"], { cwd: dir }),
+    strata(["lint", "20240102", "--measured", "--no-color"], { cwd: dir }),
+  ]);
+  expectExit(json, 0, "lint --measured --json");
+  const doc = parseJson(json, "lint --measured --json");
+  const byRule = new Map(doc.findings.map((f: Json) => [f.rule, f]));
+  const index: Json = byRule.get("require-concurrent-index-creation");
+  assert.deepEqual(index.measured.locks, [{ relation: "t", mode: "ShareLock", blocks: "writes" }]);
+  const check: Json = byRule.get("constraint-missing-not-valid");
+  assert.deepEqual(check.measured.locks, [
+    { relation: "t", mode: "AccessExclusiveLock", blocks: "reads and writes" },
+  ]);
+  assert.deepEqual(check.measured.scans, ["t (validation)"]);
+  expectExit(human, 0, "lint --measured");
+  assert.match(
+    human.stdout,
+    /without CONCURRENTLY\n {4}measured: ShareLock on t \(blocks writes\); scanned t \(index build\)/,
+    dump(human),
+  );
+  // Without --measured lint stays a reading of the files: no database, no note.
+  const plain = await strata(["lint", "20240102", "--json"], { cwd: dir });
+  assert.ok(parseJson(plain, "lint --json").findings.every((f: Json) => !("measured" in f)));
+});

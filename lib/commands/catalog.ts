@@ -335,13 +335,16 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
-    usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",
+    usage:
+      "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif] [--measured [--scratch URL]]",
     help:
       "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.\n" +
       "  --fail-on LEVEL  exit 3 on findings at or above LEVEL: error (default) or warning\n" +
       '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)\n' +
       "  --format FORMAT  text (default); json (as --json); github: GitHub Actions annotations\n" +
-      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning",
+      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning\n" +
+      "  --measured       each lock-rule finding also names what strata locks measures for its\n" +
+      "                   statement on a scratch database (embedded, or --scratch URL)",
     example: "strata lint --format github",
     run: lazy(() => import("./lint.ts"), "lint"),
   },

@@ -5,8 +5,8 @@
  * without any, every revision in the graph is measured.
  */
 import { resolveRevision } from "../graph.ts";
-import { type RevisionReport, SEED_ROWS, type StatementReport } from "../locks.ts";
-import { measureGraph } from "../locks.ts";
+import { measureGraph, type RevisionReport, type StatementReport } from "../locks.ts";
+import { SEED_ROWS } from "../schema/seed.ts";
 import { type Output, plural } from "../output.ts";
 import { sectionSources } from "../schema/build.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
