@@ -15,15 +15,19 @@ interface Column {
   type: string;
   category: string;
   skip: boolean;
+  notnull: boolean;
+  /** For a one-column foreign key: a query for the g-th row's key in the table it references. */
+  ref: string | null;
 }
 
 function valueOf(column: Column): string {
   const t = column.type;
+  if (column.ref) return `${column.ref}::${t}`;
   switch (column.category) {
     case "N":
       return `g::${t}`;
     case "S":
-      return `('r' || g)::${t}`;
+      return `('row_' || g)::${t}`;
     case "B":
       return "true";
     case "D":
@@ -51,7 +55,11 @@ ORDER BY 2`;
 
 const COLUMNS_SQL = `SELECT quote_ident(a.attname) AS name,
   format_type(a.atttypid, a.atttypmod) AS type, t.typcategory::text AS category,
-  (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS skip
+  (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS skip, a.attnotnull AS notnull,
+  (SELECT format('(SELECT %I FROM %s ORDER BY 1 LIMIT 1 OFFSET g - 1)', r.attname, c.confrelid::regclass)
+   FROM pg_constraint c JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = c.confkey[1]
+   WHERE c.conrelid = a.attrelid AND c.contype = 'f' AND cardinality(c.conkey) = 1
+     AND c.conkey[1] = a.attnum LIMIT 1) AS ref
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`;
 
@@ -68,21 +76,24 @@ export async function seed(
   engine: Engine,
 ): Promise<{ seeded: string[]; unseeded: Array<{ table: string; reason: string }> }> {
   const tables = await engine.query<{ oid: string; name: string }>(EMPTY_TABLES_SQL);
-  let pending: Array<{ name: string; sql: string[] }> = [];
+  let pending: Array<{ name: string; variants: string[] }> = [];
   for (const table of tables) {
     const [{ has }] = await engine.query<{ has: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM ${table.name}) AS has`,
     );
     if (has) continue;
     const columns = (await engine.query<Column>(COLUMNS_SQL, [table.oid])).filter((c) => !c.skip);
-    const sql = columns.length === 0
-      ? Array.from({ length: SEED_ROWS }, () => `INSERT INTO ${table.name} DEFAULT VALUES`)
-      : [
-        `INSERT INTO ${table.name} (${columns.map((c) => c.name).join(", ")}) SELECT ${
-          columns.map(valueOf).join(", ")
-        } FROM generate_series(1, ${SEED_ROWS}) AS g`,
-      ];
-    pending.push({ name: table.name, sql });
+    // Every column filled first; then only the NOT NULL ones (a CHECK tying a column to another
+    // often holds for NULL).
+    const variants = [columns, columns.filter((c) => c.notnull)].map((cols) =>
+      cols.length === 0
+        ? Array.from({ length: SEED_ROWS }, () => `INSERT INTO ${table.name} DEFAULT VALUES`)
+          .join(";\n")
+        : `INSERT INTO ${table.name} (${cols.map((c) => c.name).join(", ")}) SELECT ${
+          cols.map(valueOf).join(", ")
+        } FROM generate_series(1, ${SEED_ROWS}) AS g`
+    );
+    pending.push({ name: table.name, variants: [...new Set(variants)] });
   }
   const seeded: string[] = [];
   const reasons = new Map<string, string>();
@@ -90,14 +101,20 @@ export async function seed(
     progress = false;
     const left: typeof pending = [];
     for (const table of pending) {
-      try {
-        await engine.exec(table.sql.join(";\n"));
-        seeded.push(table.name);
-        progress = true;
-      } catch (error) {
-        reasons.set(table.name, error instanceof Error ? error.message : String(error));
-        left.push(table);
+      let done = false;
+      for (const sql of table.variants) {
+        try {
+          await engine.exec(sql);
+          done = true;
+          break;
+        } catch (error) {
+          if (!reasons.has(table.name) || sql === table.variants[0]) {
+            reasons.set(table.name, error instanceof Error ? error.message : String(error));
+          }
+        }
       }
+      if (done) (seeded.push(table.name), progress = true);
+      else left.push(table);
     }
     pending = left;
   }
