@@ -13,7 +13,7 @@ import { revisionFailure } from "./failure.ts";
 import type { Graph } from "./graph.ts";
 import type { MigrationFile } from "./migration_file.ts";
 import { maskPasswordLiterals } from "./redact.ts";
-import { sectionStatements } from "./runner.ts";
+import { prepareSteps, sectionStatements } from "./runner.ts";
 import { runSection } from "./schema/build.ts";
 import { seed, USER_RELATIONS } from "./schema/seed.ts";
 import type { ScratchDatabases } from "./schema/scratch.ts";
@@ -275,7 +275,10 @@ export async function measureGraph(
 ): Promise<RevisionReport[]> {
   const reports: RevisionReport[] = [];
   const last = Math.max(...[...wanted].map((id) => graph.position.get(id)!));
-  for (const id of graph.order.slice(0, last + 1)) {
+  const walk = graph.order.slice(0, last + 1);
+  // What apply would refuse before running anything, refused here too.
+  await prepareSteps(graph, "up", walk);
+  for (const id of walk) {
     const file = graph.files.get(id)!;
     if (!wanted.has(id)) {
       await runSection(engine, file, "up");

@@ -205,3 +205,20 @@ embeddedTest("lint --measured names the measured lock in each lock-rule finding"
   const plain = await strata(["lint", "20240102", "--json"], { cwd: dir });
   assert.ok(parseJson(plain, "lint --json").findings.every((f: Json) => !("measured" in f)));
 });
+
+embeddedTest(
+  "locks refuses what apply refuses: an each revision with its own BEGIN",
+  async (dir) => {
+    await writeMigration(
+      join(dir, "migrations"),
+      "20240101_0000_own",
+      "-- parents:\n-- up\nCREATE TABLE a (id int);\nBEGIN;\nALTER TABLE a ADD COLUMN b int;\nCOMMIT;\n",
+    );
+    const r = await strata(["locks", "--json"], { cwd: dir });
+    expectExit(r, 5, "locks (own BEGIN)");
+    const doc = parseJson(r, "locks --json (own BEGIN)");
+    assert.equal(doc.ok, false);
+    assert.equal(doc.error.line, 4);
+    assert.match(doc.error.message, /controls its own transaction/);
+  },
+);
