@@ -231,7 +231,13 @@ export async function measureRevision(
   engine: Engine,
   file: MigrationFile,
 ): Promise<RevisionReport> {
-  const { seeded, unseeded } = await seed(engine);
+  let rows: Awaited<ReturnType<typeof seed>>;
+  try {
+    rows = await seed(engine);
+  } catch (error) {
+    throw revisionFailure(error, file, "up", { text: "", line: file.up.line });
+  }
+  const { seeded, unseeded } = rows;
   const report: RevisionReport = {
     revision: file.id,
     path: file.path,

@@ -77,12 +77,22 @@ export async function seed(
 ): Promise<{ seeded: string[]; unseeded: Array<{ table: string; reason: string }> }> {
   const tables = await engine.query<{ oid: string; name: string }>(EMPTY_TABLES_SQL);
   let pending: Array<{ name: string; variants: string[] }> = [];
+  const reasons = new Map<string, string>();
+  const reason = (error: unknown) => error instanceof Error ? error.message : String(error);
   for (const table of tables) {
-    const [{ has }] = await engine.query<{ has: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${table.name}) AS has`,
-    );
-    if (has) continue;
-    const columns = (await engine.query<Column>(COLUMNS_SQL, [table.oid])).filter((c) => !c.skip);
+    let columns: Column[];
+    try {
+      const [{ has }] = await engine.query<{ has: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${table.name}) AS has`,
+      );
+      if (has) continue;
+      columns = (await engine.query<Column>(COLUMNS_SQL, [table.oid])).filter((c) => !c.skip);
+    } catch (error) {
+      // A table this session may not read (a revision changed the role): say so, go on.
+      reasons.set(table.name, reason(error));
+      pending.push({ name: table.name, variants: [] });
+      continue;
+    }
     // Every column filled first; then only the NOT NULL ones (a CHECK tying a column to another
     // often holds for NULL).
     const variants = [columns, columns.filter((c) => c.notnull)].map((cols) =>
@@ -96,7 +106,6 @@ export async function seed(
     pending.push({ name: table.name, variants: [...new Set(variants)] });
   }
   const seeded: string[] = [];
-  const reasons = new Map<string, string>();
   for (let progress = true; progress && pending.length > 0;) {
     progress = false;
     const left: typeof pending = [];
@@ -109,7 +118,7 @@ export async function seed(
           break;
         } catch (error) {
           if (!reasons.has(table.name) || sql === table.variants[0]) {
-            reasons.set(table.name, error instanceof Error ? error.message : String(error));
+            reasons.set(table.name, reason(error));
           }
         }
       }
