@@ -52,6 +52,7 @@ const OPTIONS = {
   stamp: { type: "boolean" },
   "from-migrations": { type: "boolean" },
   output: { type: "string", short: "o" },
+  measured: { type: "boolean" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

@@ -247,6 +247,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata verify --strict",
     run: lazy(() => import("./verify.ts"), "verify"),
   },
+  locks: {
+    summary: "each statement's measured locks, rewrites and scans, on a scratch database",
+    usage: "locks [REV ...] [--scratch URL] [--json]",
+    help:
+      "Runs the revisions (REV: ids or unique prefixes; default every revision) in graph order\n" +
+      "on a fresh embedded database (or --scratch URL), with a few generated rows in every empty\n" +
+      "table, each statement of a measured revision in its own transaction, and reports what\n" +
+      "PostgreSQL says it did: the locks it held before COMMIT (pg_locks), the tables and indexes\n" +
+      "it rewrote (relfilenode changed), the tables it read whole (a validation scan, a rewrite,\n" +
+      "an index build), and what each lock blocks. transaction: none revisions run outside a\n" +
+      "transaction: only rewrites are measured there. Never touches the configured database.\n" +
+      "  --scratch URL   use a fresh database on this server instead (created and dropped)",
+    example: "strata locks 20240101_1200 --json",
+    run: lazy(() => import("./locks.ts"), "locks"),
+  },
   diff: {
     summary: "the SQL that turns head into the desired schema (schema.sql), proven, not written",
     usage: "diff [--schema PATH] [--json]",
@@ -323,13 +338,16 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     summary: "flag risky statements (locks, rewrites, data loss) with file and line",
-    usage: "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif]",
+    usage:
+      "lint [REV ...] [--fail-on error|warning] [--format text|json|github|sarif] [--measured [--scratch URL]]",
     help:
       "Lints every revision in graph order, or the given ones (ids or unique prefixes).\nNeeds no database. Silence one finding with a comment on the line before the statement:\n  -- strata:allow RULE reason\nExit 3 when an error-level finding remains; warnings alone exit 0.\n" +
       "  --fail-on LEVEL  exit 3 on findings at or above LEVEL: error (default) or warning\n" +
       '                   (or STRATA_LINT_FAIL_ON, or "lintFailOn" in strata.json)\n' +
       "  --format FORMAT  text (default); json (as --json); github: GitHub Actions annotations\n" +
-      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning",
+      "                   (::error / ::warning file=,line=,col=); sarif: SARIF 2.1.0 for code scanning\n" +
+      "  --measured       each lock-rule finding also names what strata locks measures for its\n" +
+      "                   statement on a scratch database (embedded, or --scratch URL)",
     example: "strata lint --format github",
     run: lazy(() => import("./lint.ts"), "lint"),
   },

@@ -38,6 +38,8 @@ export interface Flags {
   /** lint's output: text, json, github or sarif. */
   format?: string;
   stamp?: boolean;
+  /** lint: the measured locks of the lock rules' findings (what `strata locks` reports). */
+  measured?: boolean;
   "from-migrations"?: boolean;
   output?: string;
 }

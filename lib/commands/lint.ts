@@ -11,7 +11,7 @@ import { githubAnnotations, LINT_FORMATS, type LintFormat, sarifLog } from "../l
 import { LINT_FAIL_ON } from "../config.ts";
 import { usage } from "../errors.ts";
 import { plural } from "../output.ts";
-import { type Context, loadGraph } from "./context.ts";
+import { announceEngine, type Context, loadGraph } from "./context.ts";
 import type { LintResult } from "../api_types.ts";
 
 export interface LintReport {
@@ -80,10 +80,23 @@ export async function lint(ctx: Context): Promise<number> {
     out.raw(`${summaryOf(report)}\n`);
     return ok ? 0 : 3;
   }
-  out.document({ ok, command: "lint", failOn, ...report } satisfies LintResult);
-  for (const f of report.findings) {
+  const measured = ctx.flags.measured ? await measuredNotes(ctx, report) : null;
+  out.document(
+    {
+      ok,
+      command: "lint",
+      failOn,
+      ...report,
+      ...(measured && {
+        findings: report.findings.map((f, i) => ({ ...f, measured: measured[i] })),
+      }),
+    } satisfies LintResult,
+  );
+  for (const [i, f] of report.findings.entries()) {
     const severity = f.severity === "error" ? out.red(f.severity) : out.yellow(f.severity);
     out.line(`${f.file}:${f.line}: ${severity} ${f.rule}: ${f.message}`);
+    const note = measured?.[i];
+    if (note) out.line(`    measured: ${(await import("../locks.ts")).describeNote(note)}`);
     out.line(out.dim(`    why: ${f.why}`));
     out.line(out.dim(`    instead: ${f.instead}`));
   }
@@ -99,4 +112,31 @@ function summaryOf(report: LintReport): string {
   return `${plural(report.revisions, "revision")} linted: ${plural(error, "error")}, ${
     plural(warning, "warning")
   }`;
+}
+
+/**
+ * `--measured`: the lock rules' findings with what `strata locks` measures for
+ * their statements, on a scratch database (embedded, or --scratch URL).
+ */
+async function measuredNotes(ctx: Context, report: LintReport) {
+  const [{ measureFindings }, { LOCK_RULES }, { scratchDatabases }, { sectionSources }] =
+    await Promise.all([
+      import("../locks.ts"),
+      import("../lint/rules_locks.ts"),
+      import("../schema/scratch.ts"),
+      import("../schema/build.ts"),
+    ]);
+  const graph = await loadGraph(ctx);
+  const lockRules = new Set(LOCK_RULES.map((rule) => rule.id));
+  const about = report.findings.map((f) => lockRules.has(f.rule) ? f : { ...f, section: null });
+  const scratch = scratchDatabases(ctx.flags.scratch);
+  scratch.admit(sectionSources(graph.order.map((id) => graph.files.get(id)!), ["up"]));
+  announceEngine(ctx, "measure the locks of the findings", { stderr: true });
+  try {
+    const { notes, stopped } = await measureFindings(scratch, graph, about);
+    if (stopped) ctx.out.warn(`Measuring stopped: ${stopped.located}`);
+    return notes;
+  } finally {
+    await scratch.dispose();
+  }
 }

@@ -61,12 +61,13 @@ const COMMANDS = [
   "adopt",
   "baseline",
   "dump",
+  "locks",
   "help",
   "nonsense",
   "",
 ];
 /** Commands that start the embedded engine (slow): drawn less often. */
-const HEAVY = new Set(["verify", "clean", "drift", "diff", "baseline", "dump"]);
+const HEAVY = new Set(["verify", "clean", "drift", "diff", "baseline", "dump", "locks"]);
 
 const IDS = ["20240101_0000_a", "20240101_0001_b", "20240101_0002_c", "20240101_0003_d"];
 const WEIRD = [
@@ -138,6 +139,7 @@ const BOOLEAN_OPTIONS = [
   "--hard",
   "--reapply",
   "--strict",
+  "--measured",
   "--allow-out-of-order",
   "--autogenerate",
   "--help",
