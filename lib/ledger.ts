@@ -8,7 +8,7 @@
 import type { Engine } from "./db/engine.ts";
 import { SqlError } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
-import { maskPasswordLiterals } from "./redact.ts";
+import { redact } from "./redact.ts";
 import { quoteLiteral } from "./sql_literal.ts";
 import { VERSION } from "./version.ts";
 
@@ -161,7 +161,7 @@ export function journalSql(
   } (action, revision, checksum, duration_ms, detail, strata_version) VALUES (${
     lit(entry.action)
   }, ${lit(entry.revision)}, ${lit(entry.checksum)}, ${ELAPSED_MS}, ${
-    lit(entry.detail === undefined ? undefined : maskPasswordLiterals(entry.detail))
+    lit(entry.detail === undefined ? undefined : redact(entry.detail))
   }, ${quoteLiteral(VERSION)});`;
 }
 

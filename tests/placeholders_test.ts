@@ -235,3 +235,85 @@ embeddedTest(
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   },
 );
+
+both(
+  "placeholders: a transaction: none revision runs and journals the filled text",
+  async (dir, db) => {
+    const migrations = join(dir, "migrations");
+    await writeMigration(
+      migrations,
+      "20240101_0000_t",
+      "-- up\nCREATE TABLE t (v text);\n-- down\nDROP TABLE t;\n",
+    );
+    await writeMigration(
+      migrations,
+      "20240101_0001_idx",
+      "-- transaction: none\n-- placeholders: on\n-- up\n" +
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index_name} ON t (v);\n" +
+        "-- down\nDROP INDEX CONCURRENTLY IF EXISTS ${index_name};\n",
+    );
+    await config(dir, db, { placeholders: { index_name: "t_v_idx" } });
+    const r = await strata(["apply"], { cwd: dir });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const indexes = await rows<{ name: string }>(
+      db,
+      "SELECT indexname AS name FROM pg_indexes WHERE tablename = 't'",
+    );
+    assert.deepEqual(indexes.map((row) => row.name), ["t_v_idx"]);
+    const down = await strata(["downgrade", "-1"], { cwd: dir });
+    assert.equal(down.code, 0, down.stdout + down.stderr);
+    const journal = await rows<{ action: string; detail: string | null }>(
+      db,
+      "SELECT action, detail FROM strata_journal WHERE revision = '20240101_0001_idx' " +
+        "AND action IN ('upgrade', 'downgrade') ORDER BY id",
+    );
+    assert.deepEqual(journal.map((row) => ({ ...row })), [
+      { action: "upgrade", detail: "placeholders: index_name=t_v_idx" },
+      { action: "downgrade", detail: "placeholders: index_name=t_v_idx" },
+    ]);
+  },
+);
+
+embeddedTest(
+  "placeholders: lint reads the filled text; an undefined name stops it (exit 5)",
+  async (dir, db) => {
+    await writeMigration(
+      join(dir, "migrations"),
+      "20240101_0000_grants",
+      "-- placeholders: on\n-- up\nCREATE TABLE t (id int);\nGRANT SELECT ON t TO ${app_role};\n" +
+        "-- down\nDROP TABLE t;\n",
+    );
+    await config(dir, db, {});
+    const missing = await strata(["lint"], { cwd: dir });
+    assert.equal(missing.code, 5, missing.stdout + missing.stderr);
+    assert.match(missing.stderr, /20240101_0000_grants\.sql:4\b.*"\$\{app_role\}"/);
+    const ok = await strata(["lint"], { cwd: dir, env: { STRATA_VAR_app_role: "app_rw" } });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.doesNotMatch(ok.stdout, /syntax/i);
+  },
+);
+
+embeddedTest("placeholders: clean refuses to squash revisions that use them", async (dir, db) => {
+  const migrations = join(dir, "migrations");
+  await writeMigration(
+    migrations,
+    "20240101_0000_a",
+    "-- placeholders: on\n-- up\nCREATE TABLE ${prefix}_a (id int);\n-- down\nDROP TABLE ${prefix}_a;\n",
+  );
+  await writeMigration(
+    migrations,
+    "20240101_0001_b",
+    "-- up\nCREATE TABLE b (id int);\n-- down\nDROP TABLE b;\n",
+  );
+  await writeMigration(
+    migrations,
+    "20240101_0002_c",
+    "-- up\nCREATE TABLE c (id int);\n-- down\nDROP TABLE c;\n",
+  );
+  await config(dir, db, { placeholders: { prefix: "eu" } });
+  const before = await Deno.readTextFile(join(migrations, "20240101_0000_a.sql"));
+  const r = await strata(["clean", "1"], { cwd: dir });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /Cannot squash revisions that use placeholders: 20240101_0000_a/);
+  assert.equal(await Deno.readTextFile(join(migrations, "20240101_0000_a.sql")), before);
+});
