@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { openEngine } from "../lib/db/engine.ts";
-import { embeddedTest, serverDirTest, strata, writeMigration } from "./helpers.ts";
+import { parseMigration } from "../lib/migration_file.ts";
+import { assertFilled, fillFiles } from "../lib/placeholders.ts";
+import { embeddedTest, errorOf, serverDirTest, strata, writeMigration } from "./helpers.ts";
 
 async function rows<T>(url: string, sql: string): Promise<T[]> {
   const engine = await openEngine(url, {
@@ -316,4 +318,35 @@ embeddedTest("placeholders: clean refuses to squash revisions that use them", as
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /Cannot squash revisions that use placeholders: 20240101_0000_a/);
   assert.equal(await Deno.readTextFile(join(migrations, "20240101_0000_a.sql")), before);
+});
+
+Deno.test("placeholders: the directive takes on or off; anything else names its line", () => {
+  const parse = (header: string) =>
+    parseMigration(`-- message: m\n${header}\n-- up\nSELECT 1;\n`, "x.sql", "x", null);
+  assert.equal(parse("-- placeholders: on").placeholders, true);
+  assert.equal(parse("-- Placeholders: OFF").placeholders, false);
+  assert.equal(parse("-- a comment").placeholders, undefined);
+  const error = errorOf(() => parse("-- placeholders: yes"));
+  assert.equal(error.code, "FILE");
+  assert.equal(error.line, 2);
+});
+
+Deno.test("placeholders: an undefined name is reported at its line, in the down section too", () => {
+  const file = parseMigration(
+    "-- placeholders: on\n-- up\nSELECT '${a}';\n-- down\n\nSELECT '${a}', '${b}';\n",
+    "x.sql",
+    "x",
+    null,
+  );
+  const [filled] = fillFiles([file], { a: "A" }, false);
+  assert.equal(filled.up.sql, "SELECT 'A';");
+  assert.equal(filled.checksum, file.checksum);
+  const error = errorOf(() => assertFilled([filled]));
+  assert.equal(error.code, "FILE");
+  assert.equal(error.line, 6);
+  assert.match(error.message, /"\$\{b\}"/);
+  // A file that did not opt in is untouched, so nothing is missing.
+  const [plain] = fillFiles([{ ...file, placeholders: undefined }], {}, false);
+  assert.equal(plain.up.sql, "SELECT '${a}';");
+  assertFilled([plain]);
 });
