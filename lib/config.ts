@@ -4,6 +4,7 @@
  */
 import { parseDuration } from "./duration.ts";
 import { StrataError } from "./errors.ts";
+import { placeholderValues } from "./placeholders.ts";
 import { redactUrl, registerSecret } from "./redact.ts";
 
 export interface Config {
@@ -42,6 +43,13 @@ export interface Config {
    * chosen, which they lose to (flag > environment > strata.json).
    */
   databaseOverridden: Array<{ source: string; database: string }>;
+  /**
+   * Values of `${name}` placeholders: `STRATA_VAR_name` beats `placeholders`
+   * in strata.json. Absent when neither sets any.
+   */
+  placeholders?: Record<string, string>;
+  /** Fill placeholders in every file, not only those with `-- placeholders: on`. */
+  placeholdersEverywhere?: boolean;
 }
 
 /** Lint severities, most severe first: `lint` fails on findings at or above the chosen one. */
@@ -82,6 +90,8 @@ const FILE_KEYS = new Set([
   "lintFailOn",
   "singleTransaction",
   "driftGate",
+  "placeholders",
+  "placeholdersEverywhere",
 ]);
 
 export const CONFIG_FILE = "strata.json";
@@ -150,7 +160,7 @@ export async function resolveConfig(
   const file = path ?? CONFIG_FILE;
   const fromFile = (key: string) => {
     const value = json[key];
-    if (value === undefined || key === "schemas") return undefined;
+    if (value === undefined || key === "schemas" || key === "placeholders") return undefined;
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
       throw new StrataError("CONFIG", `Key "${key}" in ${file} must be a string or number`, {
         file,
@@ -208,7 +218,15 @@ export async function resolveConfig(
     [`"multipleHeads" in ${file}`, fromFile("multipleHeads")],
   ]);
 
+  const [everywhere, everywhereSource] = pick<string>([
+    ["STRATA_PLACEHOLDERS_EVERYWHERE", env.STRATA_PLACEHOLDERS_EVERYWHERE],
+    [`"placeholdersEverywhere" in ${file}`, fromFile("placeholdersEverywhere")],
+  ]);
+  const values = placeholderValues(placeholderObject(json.placeholders, file), env);
+
   return {
+    ...(Object.keys(values).length > 0 ? { placeholders: values } : {}),
+    ...(yesOrNo(everywhere, everywhereSource) ? { placeholdersEverywhere: true } : {}),
     database,
     databaseSource,
     dir: pick<string>([
@@ -307,6 +325,25 @@ function schemaList(fromFile: unknown, fromEnv: string | undefined, file: string
     });
   }
   return fromFile as string[];
+}
+
+/** strata.json's `placeholders`: an object of names to strings (numbers and booleans as written). */
+function placeholderObject(value: unknown, file: string): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const fail = () =>
+    new StrataError("CONFIG", `Key "placeholders" in ${file} must map names to strings`, {
+      file,
+      hint: 'For example "placeholders": {"app_role": "app_rw", "tablespace": "fast"}',
+    });
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail();
+  const values: Record<string, string> = {};
+  for (const [name, item] of Object.entries(value)) {
+    if (typeof item !== "string" && typeof item !== "number" && typeof item !== "boolean") {
+      throw fail();
+    }
+    values[name] = String(item);
+  }
+  return values;
 }
 
 function registerUrlPassword(url: string): void {

@@ -8,7 +8,7 @@
 import type { Engine } from "./db/engine.ts";
 import { SqlError } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
-import { maskPasswordLiterals } from "./redact.ts";
+import { redact } from "./redact.ts";
 import { quoteLiteral } from "./sql_literal.ts";
 import { VERSION } from "./version.ts";
 
@@ -128,22 +128,24 @@ export function insertLedgerSql(
 export function recordSql(
   names: LedgerNames,
   direction: "up" | "down",
-  row: { revision: string; parents: string[]; checksum: string },
+  row: { revision: string; parents: string[]; checksum: string; detail?: string },
 ): string {
   const journal = `INSERT INTO ${
     journalTable(names)
-  } (action, revision, checksum, duration_ms, strata_version)`;
+  } (action, revision, checksum, duration_ms, detail, strata_version)`;
   const statement = (sql: string) => sql.replace(/;$/, "");
+  // The journal's detail: the placeholder values the revision ran with, secrets masked.
+  const detail = row.detail === undefined ? "NULL" : quoteLiteral(row.detail);
   if (direction === "up") {
     return `WITH applied AS (${
       statement(insertLedgerSql(names, row))
-    } RETURNING revision, checksum, duration_ms, strata_version)\n${journal} SELECT 'upgrade', revision, checksum, duration_ms, strata_version FROM applied;`;
+    } RETURNING revision, checksum, duration_ms, strata_version)\n${journal} SELECT 'upgrade', revision, checksum, duration_ms, ${detail}, strata_version FROM applied;`;
   }
   return `WITH removed AS (${
     statement(deleteLedgerSql(names, row.revision))
   } RETURNING revision)\n${journal} SELECT 'downgrade', revision, ${
     quoteLiteral(row.checksum)
-  }, ${ELAPSED_MS}, ${quoteLiteral(VERSION)} FROM removed;`;
+  }, ${ELAPSED_MS}, ${detail}, ${quoteLiteral(VERSION)} FROM removed;`;
 }
 
 export function deleteLedgerSql(names: LedgerNames, revision: string): string {
@@ -160,7 +162,7 @@ export function journalSql(
   } (action, revision, checksum, duration_ms, detail, strata_version) VALUES (${
     lit(entry.action)
   }, ${lit(entry.revision)}, ${lit(entry.checksum)}, ${ELAPSED_MS}, ${
-    lit(entry.detail === undefined ? undefined : maskPasswordLiterals(entry.detail))
+    lit(entry.detail === undefined ? undefined : redact(entry.detail))
   }, ${quoteLiteral(VERSION)});`;
 }
 

@@ -27,6 +27,11 @@ export interface MigrationFile {
   parentsLine?: number;
   transaction: TransactionMode;
   replaces: string[];
+  /**
+   * `-- placeholders: on` / `off`: whether `${name}` is filled in this file;
+   * undefined: the project's default (config `placeholdersEverywhere`).
+   */
+  placeholders?: boolean;
   up: Section;
   /** Null when there is no down section or it holds no SQL: irreversible. */
   down: Section | null;
@@ -37,7 +42,7 @@ export const REVISION_ID_REGEXP = /^\d{8}_\d{4}(?:\d{2})?_[\p{L}\p{M}\p{N}_]+$/u
 // A whole line (lines end at "\n" only, as the checksum's text does).
 const MARKERS_REGEXP = /(?<=^|\n)[^\S\n]*--[^\S\n]*(up|down)[^\S\n]*(?=\n|$)/gi;
 const DIRECTIVE_REGEXP = /^\s*--\s*([A-Za-z_]+)\s*:(.*)$/;
-const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces"]);
+const KNOWN_KEYS = new Set(["message", "parents", "transaction", "replaces", "placeholders"]);
 const ONLY_COMMENTS_REGEXP = /^(?:\s|--[^\n]*|\/\*[\s\S]*?\*\/)*$/;
 /** Whether a section holds nothing but whitespace and comments. */
 export function onlyComments(sql: string): boolean {
@@ -248,6 +253,16 @@ export function parseMigration(
     );
   }
   const parentsDirective = directives.get("parents");
+  const placeholders = directives.get("placeholders");
+  const fill = placeholders?.value.toLowerCase();
+  if (placeholders && fill !== "on" && fill !== "off") {
+    throw fileError(
+      path,
+      placeholders.line,
+      `Unknown placeholders setting "${placeholders.value}"`,
+      `Use "-- placeholders: on" (fill \${name} in this file) or "-- placeholders: off"`,
+    );
+  }
   return {
     id,
     path,
@@ -257,6 +272,7 @@ export function parseMigration(
     parentsLine: parentsDirective?.line,
     transaction,
     replaces: splitIds(directives.get("replaces")?.value ?? ""),
+    ...(placeholders ? { placeholders: fill === "on" } : {}),
     up: upSection,
     down: downSection,
     checksum: checksumOf(normalized),

@@ -11,10 +11,12 @@ import {
   journalSql,
   type LedgerNames,
 } from "./ledger.ts";
+import { assertFilled, placeholderDetail } from "./placeholders.ts";
 import type { Plan } from "./plan.ts";
 import { eachModeSql } from "./runner.ts";
 
 export function planSql(graph: Graph, names: LedgerNames, plan: Plan, header: string): string {
+  assertFilled(plan.steps.map((id) => graph.files.get(id)!));
   const parts = [`-- ${header}`, "", createLedgerSql(names), ""];
   for (const id of plan.steps) {
     const file = graph.files.get(id)!;
@@ -35,7 +37,12 @@ export function planSql(graph: Graph, names: LedgerNames, plan: Plan, header: st
         plan.direction === "up"
           ? insertLedgerSql(names, { revision: id, parents, checksum: file.checksum })
           : deleteLedgerSql(names, id),
-        journalSql(names, { action, revision: id, checksum: file.checksum }),
+        journalSql(names, {
+          action,
+          revision: id,
+          checksum: file.checksum,
+          detail: placeholderDetail(file, plan.direction),
+        }),
       );
     } else {
       parts.push("BEGIN;", eachModeSql(names, file, parents, plan.direction), "COMMIT;");

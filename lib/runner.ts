@@ -31,6 +31,7 @@ import {
 } from "./ledger.ts";
 import type { MigrationFile } from "./migration_file.ts";
 import { type Output, plural } from "./output.ts";
+import { assertFilled, placeholderDetail } from "./placeholders.ts";
 import type { Direction } from "./plan.ts";
 import { maskPasswordLiterals, redact } from "./redact.ts";
 
@@ -77,6 +78,7 @@ export function eachModeSql(
     revision: file.id,
     parents,
     checksum: file.checksum,
+    detail: placeholderDetail(file, direction),
   });
   // The section comes first so PostgreSQL's error positions index into it.
   return `${section.sql}\n;\n${bookkeeping}`;
@@ -333,6 +335,7 @@ async function runNone(
         action: direction === "up" ? "upgrade" : "downgrade",
         revision: file.id,
         checksum: file.checksum,
+        detail: placeholderDetail(file, direction),
       })
     }`,
   );
@@ -402,6 +405,7 @@ export async function prepareSteps(
   steps: string[],
 ): Promise<Map<string, Statement[]>> {
   const split = new Map<string, Statement[]>();
+  assertFilled(steps.map((id) => graph.files.get(id)!));
   for (const id of steps) {
     const file = graph.files.get(id)!;
     if (direction === "up") assertNotTemplate(file);

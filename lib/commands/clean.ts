@@ -15,6 +15,8 @@ import {
 } from "../safe_fs.ts";
 import { StrataError, usage } from "../errors.ts";
 import type { Graph } from "../graph.ts";
+import type { MigrationFile } from "../migration_file.ts";
+import { filledOf } from "../placeholders.ts";
 import { diffCount, diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { sectionSources } from "../schema/build.ts";
@@ -65,6 +67,29 @@ async function checkDatabase(ctx: Context, graph: Graph, plan: SquashPlan): Prom
   }, { readOnly: true });
 }
 
+/**
+ * A baseline is written from the revisions' text: one that used placeholders
+ * would carry this environment's values (and secrets) into a file.
+ */
+function assertNoPlaceholders(replaced: MigrationFile[]): void {
+  const using = replaced.filter((file) => {
+    const filled = filledOf(file);
+    return filled &&
+      (Object.keys({ ...filled.values.up, ...filled.values.down }).length > 0 ||
+        filled.missing.length > 0);
+  });
+  if (using.length === 0) return;
+  throw new StrataError(
+    "USAGE",
+    `Cannot squash revisions that use placeholders: ${using.map((file) => file.id).join(", ")}`,
+    {
+      file: using[0].path,
+      hint: "The baseline would carry this environment's values; keep them out of the squash " +
+        "(a larger keep count) or write their values into the files first",
+    },
+  );
+}
+
 export async function clean(ctx: Context): Promise<number> {
   const keep = keepCount(ctx);
   const { out } = ctx;
@@ -75,6 +100,7 @@ export async function clean(ctx: Context): Promise<number> {
     out.line(`Nothing to squash: ${plural(graph.order.length, "revision")}, keeping ${keep}`);
     return 0;
   }
+  assertNoPlaceholders(plan.replaced);
   const database = ctx.config.database ? await checkDatabase(ctx, graph, plan) : null;
   const replaced = plan.replaced.map((f) => f.id);
   const path = join(ctx.config.dir, plan.relativePath);

@@ -16,6 +16,7 @@ import { redact } from "../redact.ts";
 import { buildGraph, type Graph } from "../graph.ts";
 import { type LedgerNames, ledgerNames, type LedgerRow, readLedger } from "../ledger.ts";
 import { loadMigrations } from "../migration_dir.ts";
+import { fillFiles } from "../placeholders.ts";
 import type { Output } from "../output.ts";
 import { compareState, type State } from "../state.ts";
 
@@ -54,8 +55,11 @@ export interface Context {
 
 export type Command = (ctx: Context) => Promise<number>;
 
+/** The files as a graph, placeholders filled where a file opted in (lib/placeholders.ts). */
 export async function loadGraph(ctx: Context, pause?: () => Promise<void>): Promise<Graph> {
-  return buildGraph(await loadMigrations(ctx.config.dir, pause));
+  const files = await loadMigrations(ctx.config.dir, pause);
+  const { placeholders = {}, placeholdersEverywhere = false } = ctx.config;
+  return buildGraph(fillFiles(files, placeholders, placeholdersEverywhere));
 }
 
 /** One turn of the event loop: lets a connection being opened read and answer the server. */

@@ -9,6 +9,7 @@ import { type Finding, lintRevision } from "../lint/lint.ts";
 import { newMemory } from "../lint/state.ts";
 import { githubAnnotations, LINT_FORMATS, type LintFormat, sarifLog } from "../lint/report.ts";
 import { LINT_FAIL_ON } from "../config.ts";
+import { assertFilled } from "../placeholders.ts";
 import { usage } from "../errors.ts";
 import { plural } from "../output.ts";
 import { announceEngine, type Context, loadGraph } from "./context.ts";
@@ -30,6 +31,8 @@ export async function lintGraph(graph: Graph, specs: string[]): Promise<LintRepo
   const walk = selected.size === 0
     ? graph.order
     : inOrder(graph, new Set([...selected].flatMap((id) => [...ancestors(graph, id)])));
+  // The filled text is linted: an undefined placeholder stops lint as it stops a run.
+  assertFilled(walk.map((id) => graph.files.get(id)!));
   const memory = newMemory();
   const findings: Finding[] = [];
   for (const id of walk) {

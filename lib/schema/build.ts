@@ -7,6 +7,7 @@ import type { Engine } from "../db/engine.ts";
 import type { SqlSource } from "../db/extensions.ts";
 import type { MigrationFile } from "../migration_file.ts";
 import { runStatements } from "../none_mode.ts";
+import { assertFilled } from "../placeholders.ts";
 import { sectionFailure, sectionStatements } from "../runner.ts";
 
 /**
@@ -20,6 +21,7 @@ export async function runSection(
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down;
   if (!section || section.sql.trim() === "") return;
+  assertFilled([file]);
   if (file.transaction === "each") {
     try {
       await engine.exec(section.sql);
@@ -41,6 +43,9 @@ export function* sectionSources(
   files: Iterable<MigrationFile>,
   directions: Array<"up" | "down"> = ["up", "down"],
 ): Generator<SqlSource> {
+  // Read by every proof before it builds anything: an undefined placeholder stops it here.
+  files = [...files];
+  assertFilled(files);
   for (const file of files) {
     for (const direction of directions) {
       const section = direction === "up" ? file.up : file.down;
