@@ -14,6 +14,12 @@ import {
   REVISION_ID_REGEXP,
 } from "./migration_file.ts";
 
+/**
+ * The folder of repeatable files (lib/repeatable.ts): not a category, so its
+ * files are not versioned revisions and need no timestamp.
+ */
+export const REPEATABLE_FOLDER = "repeatable";
+
 interface Found {
   path: string;
   name: string;
@@ -32,6 +38,8 @@ function listSql(root: Containment, dir: string, category: string | null, into: 
       }
       if (kind !== "file") throw refusedEntry(path, kind);
       into.push({ path, name: entry.name, category });
+    } else if (category === null && entry.name === REPEATABLE_FOLDER) {
+      continue;
     } else if (category === null && (entry.isDirectory || (entry.isSymlink && isFolder(path)))) {
       // A category folder may be a symlink, also to a folder elsewhere: it is read,
       // but strata refuses to write or delete there (safe_fs.ts).

@@ -15,6 +15,15 @@ import { adoptBaselines } from "../adopt.ts";
 import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
+import {
+  loadRepeatables,
+  pendingRepeatables,
+  prepareRepeatables,
+  recordedRepeatables,
+  type Repeatable,
+  repeatablesScript,
+  runRepeatables,
+} from "../repeatable.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
 
 function plan(graph: Graph, state: State, direction: Direction, target: string): Plan {
@@ -42,6 +51,13 @@ function checkOutOfOrder(ctx: Context, graph: Graph, state: State, steps: string
     );
   }
   for (const id of late) ctx.out.warn(`applying ${id} out of order`);
+}
+
+/** Repeatables run after an upgrade to head (or heads), never otherwise. */
+function repeatablesFor(ctx: Context, direction: Direction, target: string): Repeatable[] {
+  return direction === "up" && (target === "head" || target === "heads")
+    ? loadRepeatables(ctx.config.dir)
+    : [];
 }
 
 /** `--sql [from:]to`: the state is assumed, not read. */
@@ -73,16 +89,25 @@ async function offline(
   const result = plan(graph, state, direction, to);
   // The script shows what apply would run, so it refuses what apply would refuse.
   await prepareSteps(graph, direction, result.steps);
+  const repeatables = repeatablesFor(ctx, direction, to);
+  await prepareRepeatables(repeatables);
   const label = direction === "up" ? "upgrade" : "downgrade";
   const sql = planSql(
     graph,
     names(ctx),
     result,
     `strata ${label} ${target} (offline: the state is assumed, not read)`,
-  );
+  ) + (repeatables.length > 0 ? "\n" + repeatablesScript(names(ctx), repeatables) : "");
   // With --json the script travels inside the one document.
   if (ctx.out.json) {
-    ctx.out.document({ ok: true, command: label, offline: true, steps: result.steps, sql }, {
+    ctx.out.document({
+      ok: true,
+      command: label,
+      offline: true,
+      steps: result.steps,
+      repeatables: repeatables.map((file) => file.id),
+      sql,
+    }, {
       raw: true,
     });
   } else ctx.out.raw(sql);
@@ -95,6 +120,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
     throw usage(`A range "${target}" needs --sql`, "Online, name one target");
   }
   const label = direction === "up" ? "upgrade" : "downgrade";
+  const repeatables = repeatablesFor(ctx, direction, target);
 
   // A dry run only reads: it must not create an embedded database either.
   const readOnly = { readOnly: !!ctx.flags["dry-run"] };
@@ -140,7 +166,11 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const state = compareState(graph, peek);
       assertIntact(graph, state, ctx.config.dir);
       return state.adopt.length === 0 && plan(graph, state, direction, target).steps.length === 0;
-    })();
+    })() &&
+      (repeatables.length === 0 ||
+        pendingRepeatables(repeatables, await recordedRepeatables(engine, names(ctx))).length ===
+          0);
+    let rerun: string[] = [];
     const done = idle ? [] : await withLock(engine, names(ctx), async (rows) => {
       // Re-read under the lock: a runner that waited finds the work done.
       const state = compareState(graph, rows);
@@ -150,10 +180,12 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const single = ctx.config.singleTransaction;
       if (single) assertSingleTransaction(graph, result.steps);
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
-      return runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
+      const steps = await runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
         single,
         retry: { retries: ctx.config.lockRetries },
       });
+      rerun = await runRepeatables(engine, names(ctx), repeatables, ctx.out);
+      return steps;
     });
     const total = performance.now() - started;
     ctx.out.document({
@@ -161,18 +193,19 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       command: label,
       database: engine.label,
       steps: done,
+      repeatables: rerun,
       adopted,
       ms: Math.round(total),
       databaseSource: ctx.config.databaseSource,
       singleTransaction: ctx.config.singleTransaction,
     });
-    if (done.length === 0) {
+    if (done.length === 0 && rerun.length === 0) {
       ctx.out.line(
         `Nothing to ${label}: ${engine.label} is up to date${
           direction === "down" ? " for that target" : ""
         }`,
       );
-    } else {
+    } else if (done.length > 0) {
       ctx.out.line(
         `${direction === "up" ? "Applied" : "Rolled back"} ${plural(done.length, "revision")} in ${
           formatMs(total)
