@@ -11,6 +11,7 @@ import { mirrorSearchPath, readSearchPath } from "../schema/search_path.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
 import { plural } from "../output.ts";
+import { loadRepeatables, pendingRepeatables, recordedRepeatables } from "../repeatable.ts";
 import {
   announceEngine,
   type Context,
@@ -30,14 +31,19 @@ export async function drift(ctx: Context): Promise<number> {
   ];
   // The database is read and closed before the model is built: an embedded
   // one then never shares the process's memory with the scratch database.
-  const { label, actual, applied, searchPath } = await withGraphAndEngine(
+  const { label, actual, applied, searchPath, repeatables, changed } = await withGraphAndEngine(
     ctx,
     async (graph, engine) => {
       const { state } = await readState(engine, ctx, graph);
       // Edited or missing files cannot say what the database should hold.
       assertIntact(graph, state, ctx.config.dir);
+      const all = loadRepeatables(ctx.config.dir);
+      const recorded = all.length > 0 ? await recordedRepeatables(engine, ledger) : new Map();
       return {
         label: engine.label,
+        // Those run here, as their files are now; one changed since is compared as it is now.
+        repeatables: all.filter((file) => recorded.has(file.id)),
+        changed: pendingRepeatables(all, recorded).filter((file) => recorded.has(file.id)),
         actual: await snapshot(engine, { exclude }),
         searchPath: await readSearchPath(engine),
         applied: state.applied.map((id) => graph.files.get(id)!),
@@ -46,13 +52,14 @@ export async function drift(ctx: Context): Promise<number> {
     { readOnly: true },
   );
   const scratch = scratchDatabases(ctx.flags.scratch);
-  scratch.admit(sectionSources(applied, ["up"]));
+  scratch.admit(sectionSources([...applied, ...repeatables], ["up"]));
   announceEngine(ctx, `rebuild what ${plural(applied.length, "applied revision")} should give`);
   let diff;
   try {
     const model = await scratch.open();
     await mirrorSearchPath(model, searchPath, applied);
     await buildUp(model, applied);
+    await buildUp(model, repeatables);
     const expected = await snapshot(model, { exclude });
     // Read as "what happened out of band": added = in the database only.
     diff = await reconcileViews(model, diffSnapshots(expected, actual));
@@ -60,11 +67,15 @@ export async function drift(ctx: Context): Promise<number> {
     await scratch.dispose();
   }
   const drifted = !isEmpty(diff);
+  for (const file of changed) {
+    out.notice(`${file.id} changed since its last run: compared as the file is now`);
+  }
   out.document({
     ok: !drifted,
     command: "drift",
     database: label,
     applied: applied.length,
+    repeatables: repeatables.map((file) => file.id),
     drifted,
     ...diffJson(diff),
   });
