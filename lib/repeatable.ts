@@ -14,6 +14,7 @@ import type { Engine } from "./db/engine.ts";
 import { StrataError } from "./errors.ts";
 import {
   journalSql,
+  journalTable,
   type LedgerNames,
   ledgerTable,
   quoteLiteral,
@@ -181,6 +182,22 @@ export async function runRepeatables(
   }
   if (done.length > 0) out.line(out.dim(`Re-ran ${plural(done.length, "repeatable")}`));
   return done;
+}
+
+/**
+ * After a downgrade: repeatables are not reverted, but their rows are
+ * forgotten (journaled as `unstamp`), so the next apply re-runs every one on
+ * the schema as it now is (a down may have dropped what they made). In the
+ * transaction of nothing else: what it forgets is only bookkeeping.
+ */
+export function forgetRepeatablesSql(names: LedgerNames): string {
+  return `WITH gone AS (DELETE FROM ${ledgerTable(names)} WHERE revision LIKE ${
+    quoteLiteral(REPEATABLE_PREFIX + "%")
+  } RETURNING revision, checksum)
+INSERT INTO ${journalTable(names)} (action, revision, checksum, detail, strata_version)
+SELECT 'unstamp', revision, checksum, ${quoteLiteral("downgrade: re-run on the next apply")}, ${
+    quoteLiteral(VERSION)
+  } FROM gone;`;
 }
 
 /** The script `--sql` prints for repeatables: every one, since the state is assumed. */

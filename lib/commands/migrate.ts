@@ -16,6 +16,7 @@ import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
 import {
+  forgetRepeatablesSql,
   loadRepeatables,
   pendingRepeatables,
   prepareRepeatables,
@@ -185,6 +186,9 @@ export async function migrate(ctx: Context, direction: Direction, target: string
         retry: { retries: ctx.config.lockRetries },
       });
       rerun = await runRepeatables(engine, names(ctx), repeatables, ctx.out);
+      if (direction === "down" && steps.length > 0) {
+        await engine.exec(forgetRepeatablesSql(names(ctx)));
+      }
       return steps;
     });
     const total = performance.now() - started;
