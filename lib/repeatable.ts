@@ -105,7 +105,21 @@ export function loadRepeatables(dir: string): Repeatable[] {
 
 /** Refuse, before anything runs, a repeatable that controls transactions itself. */
 export async function prepareRepeatables(files: Repeatable[]): Promise<void> {
-  for (const file of files) await assertNoTransactionControl(file, "up");
+  for (const file of files) {
+    try {
+      await assertNoTransactionControl(file, "up");
+    } catch (error) {
+      if (!(error instanceof StrataError)) throw error;
+      throw new StrataError(error.code, error.message, {
+        file: error.file,
+        line: error.line,
+        cause: error,
+        details: error.details,
+        hint:
+          "A repeatable runs in one transaction with its ledger row: remove the statement (a statement that cannot run in a transaction belongs in a versioned revision with transaction: none)",
+      });
+    }
+  }
 }
 
 /** The repeatables whose checksum differs from the recorded one, or that were never run. */

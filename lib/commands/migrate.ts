@@ -122,6 +122,8 @@ export async function migrate(ctx: Context, direction: Direction, target: string
   }
   const label = direction === "up" ? "upgrade" : "downgrade";
   const repeatables = repeatablesFor(ctx, direction, target);
+  // Checked before anything runs, like the revisions.
+  await prepareRepeatables(repeatables);
 
   // A dry run only reads: it must not create an embedded database either.
   const readOnly = { readOnly: !!ctx.flags["dry-run"] };
@@ -133,12 +135,17 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       checkOutOfOrder(ctx, graph, state, result.steps);
       if (ctx.config.singleTransaction) assertSingleTransaction(graph, result.steps);
       await prepareSteps(graph, direction, result.steps);
+      const rerun = repeatables.length > 0
+        ? pendingRepeatables(repeatables, await recordedRepeatables(engine, names(ctx)))
+        : [];
+      await prepareRepeatables(rerun);
       ctx.out.document({
         ok: true,
         command: label,
         dryRun: true,
         database: engine.label,
         steps: result.steps,
+        repeatables: rerun.map((file) => file.id),
       });
       if (!ctx.out.json) {
         ctx.out.line(
@@ -147,11 +154,13 @@ export async function migrate(ctx: Context, direction: Direction, target: string
           } to ${label}, nothing changed`,
         );
         for (const id of result.steps) ctx.out.line(`  ${id}`);
+        for (const file of rerun) ctx.out.line(`  ${file.id} (re-run)`);
         if (result.steps.length > 0) {
           ctx.out.raw(
             "\n" + planSql(graph, names(ctx), result, `strata ${label} ${target} --dry-run`),
           );
         }
+        if (rerun.length > 0) ctx.out.raw("\n" + repeatablesScript(names(ctx), rerun));
       }
       return 0;
     }
