@@ -252,3 +252,38 @@ Deno.test("repeatable files need no timestamp and are not versioned revisions", 
     await scratch.remove();
   }
 });
+
+embeddedTest("a repeatable that controls its transaction is refused before anything runs", async (
+  dir,
+  db,
+) => {
+  const migrations = await project(dir);
+  await writeMigration(join(migrations, "repeatable"), "zz", "BEGIN;\nSELECT 1;\nCOMMIT;\n");
+  const r = await strata(["apply", "-d", db], { cwd: dir });
+  assert.equal(r.code, 5, r.stdout + r.stderr);
+  assert.match(r.stderr, /repeatable[/\\]zz\.sql:1: .*BEGIN/);
+  assert.doesNotMatch(r.stdout, /applying/);
+  await Deno.remove(join(migrations, "repeatable", "zz.sql"));
+  const first = await strata(["upgrade", "20240101_0000_a", "-d", db], { cwd: dir });
+  assert.equal(first.code, 0, first.stderr);
+  assert.doesNotMatch(first.stdout, /repeatable/);
+
+  const dry = await strata(["apply", "--dry-run", "-d", db, "--json"], { cwd: dir });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.deepEqual(JSON.parse(dry.stdout).repeatables, ["repeatable/user_names"]);
+  const applied = await strata(["apply", "-d", db], { cwd: dir });
+  assert.equal(applied.code, 0, applied.stderr);
+  const idle = await strata(["apply", "--dry-run", "-d", db, "--json"], { cwd: dir });
+  assert.deepEqual(JSON.parse(idle.stdout).repeatables, []);
+
+  // clean squashes the versioned revisions only.
+  const clean = await strata(["clean", "1", "--yes", "-d", db], { cwd: dir });
+  assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+  assert.equal(
+    await Deno.readTextFile(join(migrations, "repeatable", "user_names.sql")),
+    VIEW_V1,
+  );
+  const after = await strata(["apply", "-d", db, "--json"], { cwd: dir });
+  assert.equal(after.code, 0, after.stderr);
+  assert.deepEqual(JSON.parse(after.stdout).repeatables, []);
+});
