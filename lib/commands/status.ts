@@ -96,7 +96,7 @@ function build(
   created = true,
   repeatables: { files: number; pending: Repeatable[] } = { files: 0, pending: [] },
 ): StatusReport {
-  const pendingSet = new Set(state.pending);
+  const pendingSet = new Set([...state.pending, ...repeatables.pending.map((file) => file.id)]);
   const lastByRevision = new Map<string, (typeof journal)[number]>();
   for (const row of journal) {
     if (row.revision && !lastByRevision.has(row.revision)) lastByRevision.set(row.revision, row);
