@@ -209,6 +209,11 @@ embeddedTest(
     const partial = await strata(["upgrade", "20240101_0000_a", "--sql"], { cwd: dir });
     assert.equal(partial.code, 0, partial.stderr);
     assert.doesNotMatch(partial.stdout, /repeatable/);
+    const down = await strata(["downgrade", "base", "--sql"], { cwd: dir });
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /DELETE FROM "strata_ledger" WHERE revision LIKE 'repeatable\/%'/);
+    const create = await strata(["create", "a view", "--category", "repeatable"], { cwd: dir });
+    assert.equal(create.code, 2, create.stdout + create.stderr);
   },
 );
 

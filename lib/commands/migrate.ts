@@ -98,7 +98,12 @@ async function offline(
     names(ctx),
     result,
     `strata ${label} ${target} (offline: the state is assumed, not read)`,
-  ) + (repeatables.length > 0 ? "\n" + repeatablesScript(names(ctx), repeatables) : "");
+  ) + (repeatables.length > 0 ? "\n" + repeatablesScript(names(ctx), repeatables) : "") +
+    (direction === "down" && result.steps.length > 0
+      ? `-- repeatables are not reverted: forgotten, re-run by the next apply\n${
+        forgetRepeatablesSql(names(ctx))
+      }\n`
+      : "");
   // With --json the script travels inside the one document.
   if (ctx.out.json) {
     ctx.out.document({
