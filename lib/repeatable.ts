@@ -156,6 +156,23 @@ export async function recordedRepeatables(
 }
 
 /**
+ * What drift (and the drift gate) builds on top of the applied revisions: the
+ * repeatables the ledger records, as their files are now, in name order; and
+ * those of them changed since their last run (compared as they are now).
+ */
+export async function recordedRepeatableFiles(
+  engine: Engine,
+  names: LedgerNames,
+  dir: string,
+): Promise<{ files: Repeatable[]; changed: Repeatable[] }> {
+  const all = loadRepeatables(dir);
+  if (all.length === 0) return { files: [], changed: [] };
+  const recorded = await recordedRepeatables(engine, names);
+  const files = all.filter((file) => recorded.has(file.id));
+  return { files, changed: pendingRepeatables(files, recorded) };
+}
+
+/**
  * Run the pending repeatables, each with its ledger and journal rows in one
  * implicit transaction. Call under the lock, after the versioned revisions.
  * A failure rolls that repeatable back (its previous checksum stays recorded),

@@ -11,7 +11,7 @@ import { mirrorSearchPath, readSearchPath } from "../schema/search_path.ts";
 import { snapshot } from "../schema/snapshot.ts";
 import { assertIntact } from "../state.ts";
 import { plural } from "../output.ts";
-import { loadRepeatables, pendingRepeatables, recordedRepeatables } from "../repeatable.ts";
+import { recordedRepeatableFiles } from "../repeatable.ts";
 import {
   announceEngine,
   type Context,
@@ -37,13 +37,12 @@ export async function drift(ctx: Context): Promise<number> {
       const { state } = await readState(engine, ctx, graph);
       // Edited or missing files cannot say what the database should hold.
       assertIntact(graph, state, ctx.config.dir);
-      const all = loadRepeatables(ctx.config.dir);
-      const recorded = all.length > 0 ? await recordedRepeatables(engine, ledger) : new Map();
+      // Built on top of the applied revisions, as their files are now.
+      const { files, changed } = await recordedRepeatableFiles(engine, ledger, ctx.config.dir);
       return {
         label: engine.label,
-        // Those run here, as their files are now; one changed since is compared as it is now.
-        repeatables: all.filter((file) => recorded.has(file.id)),
-        changed: pendingRepeatables(all, recorded).filter((file) => recorded.has(file.id)),
+        repeatables: files,
+        changed,
         actual: await snapshot(engine, { exclude }),
         searchPath: await readSearchPath(engine),
         applied: state.applied.map((id) => graph.files.get(id)!),
