@@ -54,7 +54,11 @@ export interface StatusFields {
   adopt: string[];
   /** Baselines whose replaced revisions this database applied only in part. */
   partial: Array<{ baseline: string; applied: string[]; notApplied: string[] }>;
-  /** Nothing pending, edited, missing or branched, and no invalid index. */
+  /** Repeatable files (`repeatable/NAME.sql`) in the migrations folder. */
+  repeatables: number;
+  /** Repeatables (`repeatable/NAME`) never run or changed since their last run: apply re-runs them. */
+  repeatablesPending: string[];
+  /** Nothing pending (repeatables included), edited, missing or branched, and no invalid index. */
   upToDate: boolean;
 }
 

@@ -203,8 +203,28 @@ async function tableExists(engine: Engine, table: string): Promise<boolean> {
   return row.present;
 }
 
-/** The applied rows, or null when the ledger table does not exist yet. */
+/**
+ * Ledger revisions of repeatables (lib/repeatable.ts) start with this: a `/`
+ * no revision id can hold. Their rows are kept apart from the versioned ones.
+ */
+export const REPEATABLE_PREFIX = "repeatable/";
+
+/** The applied rows of versioned revisions, or null when the ledger table does not exist yet. */
 export async function readLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
+  const rows = await readAllRows(engine, names);
+  return rows && rows.filter((row) => !row.revision.startsWith(REPEATABLE_PREFIX));
+}
+
+/** The rows of repeatables (one each, its latest checksum), or [] without a ledger. */
+export async function readRepeatableRows(
+  engine: Engine,
+  names: LedgerNames,
+): Promise<LedgerRow[]> {
+  const rows = await readAllRows(engine, names);
+  return (rows ?? []).filter((row) => row.revision.startsWith(REPEATABLE_PREFIX));
+}
+
+async function readAllRows(engine: Engine, names: LedgerNames): Promise<LedgerRow[] | null> {
   if (!(await tableExists(engine, ledgerTable(names)))) return null;
   let rows: LedgerRow[];
   try {

@@ -16,6 +16,11 @@ import {
 
 /** The folder of hook SQL (hooks.ts) beside the category folders: never read as revisions. */
 export const HOOKS_FOLDER = "_hooks";
+/**
+ * The folder of repeatable files (lib/repeatable.ts): not a category, so its
+ * files are not versioned revisions and need no timestamp.
+ */
+export const REPEATABLE_FOLDER = "repeatable";
 
 interface Found {
   path: string;
@@ -37,6 +42,8 @@ function listSql(root: Containment, dir: string, category: string | null, into: 
       }
       if (kind !== "file") throw refusedEntry(path, kind);
       into.push({ path, name: entry.name, category });
+    } else if (category === null && entry.name === REPEATABLE_FOLDER) {
+      continue;
     } else if (category === null && (entry.isDirectory || (entry.isSymlink && isFolder(path)))) {
       // A category folder may be a symlink, also to a folder elsewhere: it is read,
       // but strata refuses to write or delete there (safe_fs.ts).

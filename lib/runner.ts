@@ -351,7 +351,7 @@ const NONE_MODE_FORM =
  * its SQL and its ledger row commit together: refuse it before anything runs,
  * naming the form that does work.
  */
-async function assertNoTransactionControl(
+export async function assertNoTransactionControl(
   file: MigrationFile,
   direction: Direction,
 ): Promise<void> {

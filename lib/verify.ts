@@ -61,6 +61,7 @@ export async function verifyGraph(
   graph: Graph,
   started: (label: string) => void,
   each: (step: VerifyStep, index: number) => void,
+  atHead?: (engine: Engine) => Promise<void>,
 ): Promise<{ steps: VerifyStep[]; label: string; halt: VerifyHalt | null }> {
   const steps: VerifyStep[] = [];
   let engine: Engine = await scratch.open();
@@ -139,5 +140,7 @@ export async function verifyGraph(
     before = await snapshot(engine, NO_EXCLUDE);
     finish({ kind: "ok" });
   }
+  // Built up to head: what runs on top of it (repeatables) runs here.
+  await atHead?.(engine);
   return { steps, label, halt: null };
 }

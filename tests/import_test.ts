@@ -59,6 +59,7 @@ interface ImportReport {
     source: { version: string; files: string[] };
   }>;
   notImported: Array<{ file: string; reason: string }>;
+  repeatables?: Array<{ name: string; path: string; source: string }>;
   ignored: Array<{ file: string; reason: string }>;
   backup: string | null;
 }
@@ -165,7 +166,6 @@ const FIXTURES: Record<string, Fixture> = {
   },
   flyway: {
     path: "sql",
-    partial: true,
     files: {
       "sql/V1__Create_users.sql": `${USERS}\n`,
       "sql/U1__Create_users.sql": "DROP TABLE users;\n",
@@ -187,9 +187,17 @@ const FIXTURES: Record<string, Fixture> = {
     none: ["00000000_000002_index_email", "00000000_000003_seed"],
     noop: ["00000000_000003_seed"],
     missing: ["00000000_000004_posts"],
-    notImported: ["R__Views.sql"],
-    probe: INDEX_PROBE,
-    expected: [{ users: 1, valid_index: 1 }],
+    // R__ files become repeatables (migrations/repeatable/NAME.sql), run after the revisions.
+    probe: `${INDEX_PROBE.replace("AS valid_index", "AS valid_index,")}
+      (SELECT count(*)::int FROM emails) AS emails`,
+    expected: [{ users: 1, valid_index: 1, emails: 1 }],
+    report(report) {
+      assert.deepEqual(report.repeatables, [{
+        name: "Views",
+        path: "migrations/repeatable/Views.sql",
+        source: "R__Views.sql",
+      }]);
+    },
   },
   sqitch: {
     path: "db",
@@ -304,8 +312,8 @@ async function importFixture(dir: string, format: string, fixture: Fixture): Pro
     );
   }
   fixture.report?.(report);
-  const files = [...Deno.readDirSync(join(dir, fixture.dir ?? "migrations"))].map((e) => e.name)
-    .sort();
+  const files = [...Deno.readDirSync(join(dir, fixture.dir ?? "migrations"))]
+    .filter((e) => e.isFile).map((e) => e.name).sort();
   assert.deepEqual(files, fixture.ids.map((id) => `${id}.sql`));
   for (const id of fixture.ids) {
     const text = await Deno.readTextFile(join(dir, fixture.dir ?? "migrations", `${id}.sql`));

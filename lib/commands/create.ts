@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { StrataError, usage } from "../errors.ts";
 import { buildGraph, resolveRevision } from "../graph.ts";
-import { loadMigrations } from "../migration_dir.ts";
+import { loadMigrations, REPEATABLE_FOLDER } from "../migration_dir.ts";
 import { assertChangeable, Containment, ensureFolder, writeNewFile } from "../safe_fs.ts";
 import { TEMPLATE_DOWN, TEMPLATE_UP } from "../template.ts";
 import { type Context, positionals } from "./context.ts";
@@ -67,6 +67,12 @@ export async function writeNew(
     throw usage(
       `Invalid --category "${category}"`,
       "A category is one folder name, like 02_core_features",
+    );
+  }
+  if (category === REPEATABLE_FOLDER) {
+    throw usage(
+      `"${REPEATABLE_FOLDER}" holds repeatable files, not revisions`,
+      `Write a repeatable as ${REPEATABLE_FOLDER}/NAME.sql by hand: the whole file is its SQL`,
     );
   }
   const root = new Containment(ctx.config.dir);

@@ -23,6 +23,7 @@ import { assertIntact } from "../state.ts";
 import { plural } from "../output.ts";
 import { StrataError } from "../errors.ts";
 import { formatMs } from "../duration.ts";
+import { recordedRepeatableFiles } from "../repeatable.ts";
 import {
   announceEngine,
   type Context,
@@ -61,14 +62,17 @@ export async function compareWithApplied(
   ctx: Context,
   applied: MigrationFile[],
   read: { actual: Snapshot; searchPath: SearchPath },
+  repeatables: MigrationFile[] = [],
 ): Promise<SchemaDiff> {
   const scratch = scratchDatabases(ctx.flags.scratch);
-  scratch.admit(sectionSources(applied, ["up"]));
+  scratch.admit(sectionSources([...applied, ...repeatables], ["up"]));
   announceEngine(ctx, `rebuild what ${plural(applied.length, "applied revision")} should give`);
   try {
     const model = await scratch.open();
     await mirrorSearchPath(model, read.searchPath, applied);
     await buildUp(model, applied);
+    // The repeatables the ledger records, on top, as their files are now.
+    await buildUp(model, repeatables);
     const expected = await snapshot(model, { exclude: ledgerTables(names(ctx)) });
     return await reconcileViews(model, diffSnapshots(expected, read.actual));
   } finally {
@@ -81,27 +85,34 @@ export async function drift(ctx: Context): Promise<number> {
   const { out } = ctx;
   // The database is read and closed before the model is built: an embedded
   // one then never shares the process's memory with the scratch database.
-  const { label, read, applied } = await withGraphAndEngine(
+  const { label, read, applied, repeatables, changed } = await withGraphAndEngine(
     ctx,
     async (graph, engine) => {
       const { state } = await readState(engine, ctx, graph);
       // Edited or missing files cannot say what the database should hold.
       assertIntact(graph, state, ctx.config.dir);
+      const { files, changed } = await recordedRepeatableFiles(engine, names(ctx), ctx.config.dir);
       return {
         label: engine.label,
         read: await readActual(engine, names(ctx)),
         applied: state.applied.map((id) => graph.files.get(id)!),
+        repeatables: files,
+        changed,
       };
     },
     { readOnly: true },
   );
-  const diff = await compareWithApplied(ctx, applied, read);
+  const diff = await compareWithApplied(ctx, applied, read, repeatables);
   const drifted = !isEmpty(diff);
+  for (const file of changed) {
+    out.notice(`${file.id} changed since its last run: compared as the file is now`);
+  }
   out.document({
     ok: !drifted,
     command: "drift",
     database: label,
     applied: applied.length,
+    repeatables: repeatables.map((file) => file.id),
     drifted,
     ...diffJson(diff),
   });
@@ -138,7 +149,13 @@ export async function requireNoDrift(
 ): Promise<void> {
   const { out } = ctx;
   const started = performance.now();
-  const diff = await compareWithApplied(ctx, applied, await readActual(engine, names(ctx)));
+  const { files } = await recordedRepeatableFiles(engine, names(ctx), ctx.config.dir);
+  const diff = await compareWithApplied(
+    ctx,
+    applied,
+    await readActual(engine, names(ctx)),
+    files,
+  );
   const took = formatMs(performance.now() - started);
   const revisions = plural(applied.length, "applied revision");
   if (isEmpty(diff)) {

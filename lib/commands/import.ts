@@ -9,6 +9,7 @@ import { StrataError, usage } from "../errors.ts";
 import type { SourceTool } from "../import/source.ts";
 import { planImport, writePlanned } from "../import/write.ts";
 import { loadMigrations } from "../migration_dir.ts";
+import { planRepeatables, writeRepeatables } from "../import/repeatables.ts";
 import { type Context, positionals } from "./context.ts";
 
 const FORMATS: Record<string, () => Promise<SourceTool>> = {
@@ -87,6 +88,8 @@ export async function importCommand(ctx: Context): Promise<number> {
     );
     for (const note of p.notes) out.line(out.dim(`      ${note}`));
   }
+  const repeatables = planRepeatables(dir, result.repeatables ?? []);
+  for (const r of repeatables) out.line(`  ${r.path}  ← ${r.file}  [repeatable]`);
   for (const f of skipped) out.line(`${out.yellow("  not imported")} ${f.file}: ${f.reason}`);
   for (const f of ignored) out.line(out.dim(`  ignored ${f.file}: ${f.reason}`));
   const report = {
@@ -103,6 +106,7 @@ export async function importCommand(ctx: Context): Promise<number> {
       down: p.down,
       notes: p.notes,
     })),
+    repeatables: repeatables.map((r) => ({ name: r.name, path: r.path, source: r.file })),
     notImported: skipped.map(({ file, reason }) => ({ file, reason })),
     ignored: ignored.map(({ file, reason }) => ({ file, reason })),
   };
@@ -146,8 +150,13 @@ export async function importCommand(ctx: Context): Promise<number> {
     );
   }
   writePlanned(dir, planned, existing?.ids ?? new Set());
+  writeRepeatables(dir, repeatables);
   out.document({ ok: true, command: "import", ...report, backup });
-  out.line(`Wrote ${planned.length} revisions into ${dir}`);
+  out.line(
+    `Wrote ${planned.length} revisions${
+      repeatables.length ? ` and ${repeatables.length} repeatables` : ""
+    } into ${dir}`,
+  );
   if (existing && existing.ids.size > 0) {
     out.warn(
       `${dir} already held ${existing.ids.size} revisions: the imported history is a second root ` +

@@ -17,6 +17,16 @@ import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
 import { type Hook, loadHooks, runHook } from "../hooks.ts";
 import { requireNoDrift } from "./drift.ts";
+import {
+  forgetRepeatablesSql,
+  loadRepeatables,
+  pendingRepeatables,
+  prepareRepeatables,
+  recordedRepeatables,
+  type Repeatable,
+  repeatablesScript,
+  runRepeatables,
+} from "../repeatable.ts";
 import { type Context, loadGraph, names, readState, withGraphAndEngine } from "./context.ts";
 
 function plan(graph: Graph, state: State, direction: Direction, target: string): Plan {
@@ -44,6 +54,13 @@ function checkOutOfOrder(ctx: Context, graph: Graph, state: State, steps: string
     );
   }
   for (const id of late) ctx.out.warn(`applying ${id} out of order`);
+}
+
+/** Repeatables run after an upgrade to head (or heads), never otherwise. */
+function repeatablesFor(ctx: Context, direction: Direction, target: string): Repeatable[] {
+  return direction === "up" && (target === "head" || target === "heads")
+    ? loadRepeatables(ctx.config.dir)
+    : [];
 }
 
 /** `--sql [from:]to`: the state is assumed, not read. */
@@ -75,16 +92,30 @@ async function offline(
   const result = plan(graph, state, direction, to);
   // The script shows what apply would run, so it refuses what apply would refuse.
   await prepareSteps(graph, direction, result.steps);
+  const repeatables = repeatablesFor(ctx, direction, to);
+  await prepareRepeatables(repeatables);
   const label = direction === "up" ? "upgrade" : "downgrade";
   const sql = planSql(
     graph,
     names(ctx),
     result,
     `strata ${label} ${target} (offline: the state is assumed, not read)`,
-  );
+  ) + (repeatables.length > 0 ? "\n" + repeatablesScript(names(ctx), repeatables) : "") +
+    (direction === "down" && result.steps.length > 0
+      ? `-- repeatables are not reverted: forgotten, re-run by the next apply\n${
+        forgetRepeatablesSql(names(ctx))
+      }\n`
+      : "");
   // With --json the script travels inside the one document.
   if (ctx.out.json) {
-    ctx.out.document({ ok: true, command: label, offline: true, steps: result.steps, sql }, {
+    ctx.out.document({
+      ok: true,
+      command: label,
+      offline: true,
+      steps: result.steps,
+      repeatables: repeatables.map((file) => file.id),
+      sql,
+    }, {
       raw: true,
     });
   } else ctx.out.raw(sql);
@@ -97,6 +128,9 @@ export async function migrate(ctx: Context, direction: Direction, target: string
     throw usage(`A range "${target}" needs --sql`, "Online, name one target");
   }
   const label = direction === "up" ? "upgrade" : "downgrade";
+  const repeatables = repeatablesFor(ctx, direction, target);
+  // Checked before anything runs, like the revisions.
+  await prepareRepeatables(repeatables);
 
   // A dry run only reads: it must not create an embedded database either.
   const readOnly = { readOnly: !!ctx.flags["dry-run"] };
@@ -110,12 +144,17 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       checkOutOfOrder(ctx, graph, state, result.steps);
       if (ctx.config.singleTransaction) assertSingleTransaction(graph, result.steps);
       await prepareSteps(graph, direction, result.steps);
+      const rerun = repeatables.length > 0
+        ? pendingRepeatables(repeatables, await recordedRepeatables(engine, names(ctx)))
+        : [];
+      await prepareRepeatables(rerun);
       ctx.out.document({
         ok: true,
         command: label,
         dryRun: true,
         database: engine.label,
         steps: result.steps,
+        repeatables: rerun.map((file) => file.id),
       });
       if (!ctx.out.json) {
         ctx.out.line(
@@ -124,11 +163,13 @@ export async function migrate(ctx: Context, direction: Direction, target: string
           } to ${label}, nothing changed`,
         );
         for (const id of result.steps) ctx.out.line(`  ${id}`);
+        for (const file of rerun) ctx.out.line(`  ${file.id} (re-run)`);
         if (result.steps.length > 0) {
           ctx.out.raw(
             "\n" + planSql(graph, names(ctx), result, `strata ${label} ${target} --dry-run`),
           );
         }
+        if (rerun.length > 0) ctx.out.raw("\n" + repeatablesScript(names(ctx), rerun));
       }
       return 0;
     }
@@ -144,7 +185,11 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const state = compareState(graph, peek);
       assertIntact(graph, state, ctx.config.dir);
       return state.adopt.length === 0 && plan(graph, state, direction, target).steps.length === 0;
-    })();
+    })() &&
+      (repeatables.length === 0 ||
+        pendingRepeatables(repeatables, await recordedRepeatables(engine, names(ctx))).length ===
+          0);
+    let rerun: string[] = [];
     const done = idle ? [] : await withLock(engine, names(ctx), async (rows) => {
       // Re-read under the lock: a runner that waited finds the work done.
       const state = compareState(graph, rows);
@@ -153,8 +198,12 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       checkOutOfOrder(ctx, graph, state, result.steps);
       const single = ctx.config.singleTransaction;
       if (single) assertSingleTransaction(graph, result.steps);
+      const pending = repeatables.length > 0
+        ? pendingRepeatables(repeatables, await recordedRepeatables(engine, names(ctx)))
+        : [];
+      const work = result.steps.length > 0 || pending.length > 0;
       // The gate runs under the lock, so nobody changes the schema between it and the run.
-      if (ctx.config.driftGate && (result.steps.length > 0 || state.adopt.length > 0)) {
+      if (ctx.config.driftGate && (work || state.adopt.length > 0)) {
         await requireNoDrift(ctx, engine, state.applied.map((id) => graph.files.get(id)!), label);
       }
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
@@ -162,7 +211,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
         which
           ? runHook(engine, names(ctx), which, { revision, direction, single })
           : Promise.resolve();
-      if (result.steps.length > 0 && hooks.before) {
+      if (work && hooks.before) {
         // The revisions are checked before the first hook commits anything.
         await prepareSteps(graph, direction, result.steps);
         await runHook(engine, names(ctx), hooks.before, { direction });
@@ -172,7 +221,12 @@ export async function migrate(ctx: Context, direction: Direction, target: string
         retry: { retries: ctx.config.lockRetries },
         afterEach: hooks.after_each ? (step) => hook(hooks.after_each, step.revision) : undefined,
       });
-      if (steps.length > 0 && hooks.after) {
+      rerun = await runRepeatables(engine, names(ctx), repeatables, ctx.out);
+      if (direction === "down" && steps.length > 0) {
+        await engine.exec(forgetRepeatablesSql(names(ctx)));
+      }
+      // After the repeatables, so grants and ANALYZE cover their views too.
+      if ((steps.length > 0 || rerun.length > 0) && hooks.after) {
         await runHook(engine, names(ctx), hooks.after, { direction });
       }
       return steps;
@@ -183,18 +237,19 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       command: label,
       database: engine.label,
       steps: done,
+      repeatables: rerun,
       adopted,
       ms: Math.round(total),
       databaseSource: ctx.config.databaseSource,
       singleTransaction: ctx.config.singleTransaction,
     });
-    if (done.length === 0) {
+    if (done.length === 0 && rerun.length === 0) {
       ctx.out.line(
         `Nothing to ${label}: ${engine.label} is up to date${
           direction === "down" ? " for that target" : ""
         }`,
       );
-    } else {
+    } else if (done.length > 0) {
       ctx.out.line(
         `${direction === "up" ? "Applied" : "Rolled back"} ${plural(done.length, "revision")} in ${
           formatMs(total)

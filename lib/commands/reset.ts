@@ -13,6 +13,7 @@ import { adoptBaselines } from "../adopt.ts";
 import { createLedgerSql, journalSql, type LedgerNames, readLedger } from "../ledger.ts";
 import { planDowngrade, planUpgrade } from "../plan.ts";
 import { runSteps, withLock } from "../runner.ts";
+import { forgetRepeatablesSql, loadRepeatables, runRepeatables } from "../repeatable.ts";
 import { announceDatabase } from "../announce.ts";
 import { ident } from "../schema/ident.ts";
 import { quoteLiteral } from "../sql_literal.ts";
@@ -157,12 +158,16 @@ export async function reset(ctx: Context): Promise<number> {
         await adoptBaselines(engine, ledger, graph, now, out);
         const steps = planDowngrade(graph, now, "base").steps;
         down = (await runSteps(engine, ledger, graph, "down", steps, out)).map((s) => s.revision);
+        await engine.exec(forgetRepeatablesSql(ledger));
       }
       let up: string[] = [];
       if (ctx.flags.reapply) {
         const fresh = compareState(graph, (await readLedger(engine, ledger)) ?? []);
         const steps = planUpgrade(graph, fresh, target).steps;
         up = (await runSteps(engine, ledger, graph, "up", steps, out)).map((s) => s.revision);
+        if (target === "head" || target === "heads") {
+          await runRepeatables(engine, ledger, loadRepeatables(ctx.config.dir), out);
+        }
       }
       return { down, up };
     });

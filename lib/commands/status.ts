@@ -16,6 +16,12 @@ import {
   readState,
   withGraphAndEngine,
 } from "./context.ts";
+import {
+  loadRepeatables,
+  pendingRepeatables,
+  recordedRepeatables,
+  type Repeatable,
+} from "../repeatable.ts";
 import { triesFromJournal } from "../lock_retry.ts";
 import { untouchedTemplateLine } from "../template.ts";
 import type { CheckResult, StatusResult } from "../api_types.ts";
@@ -49,6 +55,8 @@ export interface StatusReport {
   adopt: string[];
   /** Baselines that replace revisions this database has only partly applied. */
   partial: State["partial"];
+  repeatables: number;
+  repeatablesPending: string[];
   upToDate: boolean;
 }
 
@@ -58,12 +66,23 @@ const INVALID_INDEXES_SQL = `SELECT n.nspname || '.' || c.relname AS name FROM p
 
 async function gather(ctx: Context, graph: Graph, engine: Engine): Promise<StatusReport> {
   // Sent together: the client pipelines them on the one connection.
-  const [{ state }, journal, invalid] = await Promise.all([
+  const repeatables = loadRepeatables(ctx.config.dir);
+  const [{ state }, journal, invalid, recorded] = await Promise.all([
     readState(engine, ctx, graph),
     readJournal(engine, names(ctx), { limit: 200 }),
     engine.query<{ name: string }>(INVALID_INDEXES_SQL),
+    repeatables.length > 0 ? recordedRepeatables(engine, names(ctx)) : new Map(),
   ]);
-  return build(ctx, graph, engine.label, state, journal, invalid.map((row) => row.name));
+  return build(
+    ctx,
+    graph,
+    engine.label,
+    state,
+    journal,
+    invalid.map((row) => row.name),
+    true,
+    { files: repeatables.length, pending: pendingRepeatables(repeatables, recorded) },
+  );
 }
 
 /** The report from what was read: the ledger's state, the journal, invalid index names. */
@@ -75,8 +94,9 @@ function build(
   journal: JournalRow[],
   invalidIndexes: string[],
   created = true,
+  repeatables: { files: number; pending: Repeatable[] } = { files: 0, pending: [] },
 ): StatusReport {
-  const pendingSet = new Set(state.pending);
+  const pendingSet = new Set([...state.pending, ...repeatables.pending.map((file) => file.id)]);
   const lastByRevision = new Map<string, (typeof journal)[number]>();
   for (const row of journal) {
     if (row.revision && !lastByRevision.has(row.revision)) lastByRevision.set(row.revision, row);
@@ -123,7 +143,10 @@ function build(
     unwritten: state.pending.filter((id) => untouchedTemplateLine(graph.files.get(id)!) !== null),
     adopt: state.adopt,
     partial: state.partial,
-    upToDate: isClean(state, graph, ctx.config.multipleHeads) && invalidIndexes.length === 0,
+    repeatables: repeatables.files,
+    repeatablesPending: repeatables.pending.map((file) => file.id),
+    upToDate: isClean(state, graph, ctx.config.multipleHeads) && invalidIndexes.length === 0 &&
+      repeatables.pending.length === 0,
   };
 }
 
@@ -154,6 +177,10 @@ function print(ctx: Context, r: StatusReport): void {
   out.line(`Applied:     ${r.applied}`);
   out.line(`Pending:     ${r.pending.length}`);
   for (const id of r.pending) out.line(`  ${out.yellow("•")} ${id}`);
+  if (r.repeatables > 0) {
+    out.line(`Repeatables: ${r.repeatables}, ${r.repeatablesPending.length} to re-run`);
+    for (const id of r.repeatablesPending) out.line(`  ${out.yellow("↻")} ${id}`);
+  }
   for (const id of r.edited) {
     out.line(out.red(`Edited since applied: ${id}  (strata rehash ${id} accepts it)`));
   }
@@ -208,7 +235,11 @@ async function report(ctx: Context): Promise<StatusReport> {
   if (label !== null) {
     // Nothing to read and nothing to create: every revision is pending.
     const graph = await loadGraph(ctx);
-    return build(ctx, graph, label, compareState(graph, []), [], [], false);
+    const repeatables = loadRepeatables(ctx.config.dir);
+    return build(ctx, graph, label, compareState(graph, []), [], [], false, {
+      files: repeatables.length,
+      pending: repeatables,
+    });
   }
   return withGraphAndEngine(ctx, (graph, engine) => gather(ctx, graph, engine), READ_ONLY);
 }

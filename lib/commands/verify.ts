@@ -10,7 +10,10 @@ import { classifyChange, type FindingClass } from "../schema/classify.ts";
 import { diffJson, formatDiff } from "../schema/diff.ts";
 import { scratchDatabases } from "../schema/scratch.ts";
 import { verifyGraph, type VerifyHalt, type VerifyStep } from "../verify.ts";
-import { sectionSources } from "../schema/build.ts";
+import { StrataError } from "../errors.ts";
+import { buildUp, sectionSources } from "../schema/build.ts";
+import { loadRepeatables, prepareRepeatables, type Repeatable } from "../repeatable.ts";
+import type { Engine } from "../db/engine.ts";
 import { announceEngine, type Context, loadGraph, positionals } from "./context.ts";
 
 const CLASS_LABEL: Record<FindingClass, string> = {
@@ -72,6 +75,26 @@ function printStep(out: Output, strict: boolean, step: VerifyStep): void {
   }
 }
 
+/**
+ * Run every repeatable on head, then all again (a repeatable re-runs on top of
+ * its previous version, so `CREATE VIEW` without `OR REPLACE` fails there):
+ * null when both runs pass.
+ */
+async function checkRepeatables(
+  engine: Engine,
+  repeatables: Repeatable[],
+): Promise<StrataError | null> {
+  let round = 0;
+  try {
+    for (; round < 2; round++) await buildUp(engine, repeatables);
+    return null;
+  } catch (error) {
+    if (!(error instanceof StrataError)) throw error;
+    error.details.rerun = round === 1;
+    return error;
+  }
+}
+
 export async function verify(ctx: Context): Promise<number> {
   positionals(ctx, 0, 0, "verify [--strict] [--scratch URL]");
   const { out } = ctx;
@@ -80,7 +103,11 @@ export async function verify(ctx: Context): Promise<number> {
   const started = performance.now();
   const scratch = scratchDatabases(ctx.flags.scratch);
   let result: Awaited<ReturnType<typeof verifyGraph>>;
+  const repeatables = loadRepeatables(ctx.config.dir);
+  await prepareRepeatables(repeatables);
+  let repeatableError: StrataError | null = null;
   scratch.admit(sectionSources(graph.order.map((id) => graph.files.get(id)!)));
+  scratch.admit(sectionSources(repeatables, ["up"]));
   announceEngine(ctx, `verify ${plural(graph.order.length, "revision")}`);
   try {
     const started = (where: string) =>
@@ -88,6 +115,9 @@ export async function verify(ctx: Context): Promise<number> {
     result = await verifyGraph(scratch, graph, started, (step, index) => {
       printStep(out, strict, step);
       out.progress(index + 1, graph.order.length);
+    }, async (engine) => {
+      // Twice: a repeatable re-runs on top of its previous version.
+      repeatableError = await checkRepeatables(engine, repeatables);
     });
   } finally {
     await scratch.dispose();
@@ -105,8 +135,9 @@ export async function verify(ctx: Context): Promise<number> {
   const verified = having((s) => s.outcome.kind === "ok").length;
   const unchecked = halt?.unchecked ?? [];
   const soft = commentOnly.length + functionTextOnly.length + irreversible.length;
+  const repeatableFailure = repeatableError as StrataError | null;
   const ok = structural.length === 0 && failed.length === 0 && unchecked.length === 0 &&
-    (!strict || soft === 0);
+    repeatableFailure === null && (!strict || soft === 0);
   const total = Math.round(performance.now() - started);
   out.document({
     ok,
@@ -134,8 +165,22 @@ export async function verify(ctx: Context): Promise<number> {
     halted: halt
       ? { revision: halt.revision, reason: halt.reason, error: errorJson(halt.error) }
       : null,
+    repeatables: {
+      count: repeatables.length,
+      error: repeatableFailure ? errorJson(repeatableFailure) : null,
+    },
     ms: total,
   });
+  if (repeatableFailure) {
+    const when = repeatableFailure.details.rerun ? "when re-run on itself" : "on head";
+    out.line(out.red(`Repeatable failed ${when}: ${repeatableFailure.located}`));
+  } else if (repeatables.length > 0 && !halt) {
+    out.line(
+      `${out.green("✓")} ${
+        plural(repeatables.length, "repeatable")
+      } ran on head, and again on top of themselves`,
+    );
+  }
   if (halt?.reason === "rebuild failed") {
     out.line(
       out.red(`Stopped: rebuilding up to ${halt.revision} failed: ${halt.error.located}`),

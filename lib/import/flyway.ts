@@ -1,13 +1,14 @@
 /**
  * Flyway (SQL migrations): `V<version>__<description>.sql` anywhere under the
- * location, `U<version>__…` undo scripts (the down), `R__…` repeatables
- * (strata has none yet: reported, not imported). A `V….sql.conf` beside a
+ * location, `U<version>__…` undo scripts (the down), `R__<name>.sql`
+ * repeatables (as strata's `repeatable/<name>.sql`). A `V….sql.conf` beside a
  * script with `executeInTransaction=false` runs it outside a transaction.
  * Order: the version, part by part as numbers (`1.10` after `1.9`).
  */
 import { basename, join } from "node:path";
 import {
   type Finding,
+  type ImportedRepeatable,
   type ImportedRevision,
   listFiles,
   malformed,
@@ -48,17 +49,15 @@ export const flyway: SourceTool = {
     const findings: Finding[] = [];
     const versioned = new Map<string, Script>();
     const undo = new Map<string, Script>();
+    const repeatables: ImportedRepeatable[] = [];
     const files = await listFiles(dir, true);
     const present = new Set(files);
     for (const file of files) {
       const name = basename(file);
       if (name.endsWith(".sql.conf") && present.has(file.slice(0, -".conf".length))) continue;
-      if (REPEATABLE_REGEXP.test(name)) {
-        findings.push({
-          file,
-          status: "skipped",
-          reason: "a repeatable migration: strata has no repeatable revisions yet",
-        });
+      const repeatable = REPEATABLE_REGEXP.exec(name);
+      if (repeatable) {
+        repeatables.push({ name: repeatable[1], file, sql: await readSource(dir, file) });
         continue;
       }
       const match = FILE_REGEXP.exec(name);
@@ -149,6 +148,6 @@ export const flyway: SourceTool = {
         notes,
       });
     }
-    return { revisions, findings };
+    return { revisions, findings, repeatables };
   },
 };

@@ -53,9 +53,20 @@ export interface Finding {
   reason: string;
 }
 
+/** A script the source re-runs whenever it changes (Flyway `R__`): a strata repeatable. */
+export interface ImportedRepeatable {
+  /** The name in the source (Flyway: after `R__`, without `.sql`). */
+  name: string;
+  /** The source file, relative to the source folder. */
+  file: string;
+  sql: string;
+}
+
 export interface SourceResult {
   revisions: ImportedRevision[];
   findings: Finding[];
+  /** Repeatable scripts, written to `repeatable/NAME.sql`. */
+  repeatables?: ImportedRepeatable[];
 }
 
 export interface SourceTool {
