@@ -210,6 +210,12 @@ Deno.test("image: proofs leave no scratch folder and sweep a dead run's", option
   const live = join(tmp, `${SCRATCH_PREFIX}live`);
   await Deno.mkdir(join(dead, "base"), { recursive: true });
   await Deno.writeTextFile(join(dead, LOCK_FILE), "{}");
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  await Deno.utime(dead, twoHoursAgo, twoHoursAgo);
+  // A run that has just made its folder and not yet locked it: too young to sweep.
+  const starting = join(tmp, `${SCRATCH_PREFIX}starting`);
+  await Deno.mkdir(starting);
+  await Deno.writeTextFile(join(starting, LOCK_FILE), "");
   await Deno.mkdir(live);
   const held = await Deno.open(join(live, LOCK_FILE), { read: true, write: true, create: true });
   try {
@@ -229,10 +235,16 @@ Deno.test("image: proofs leave no scratch folder and sweep a dead run's", option
     const verify = await strata(["verify"], { cwd: dir.path, env });
     assert.notEqual(verify.code, 0, dump(verify)); // b's down has a typo
     assert.match(verify.stdout + verify.stderr, /20240101_0001_b/);
-    assert.deepEqual(await scratchFolders(tmp), [`${SCRATCH_PREFIX}live`]);
+    assert.deepEqual(await scratchFolders(tmp), [
+      `${SCRATCH_PREFIX}live`,
+      `${SCRATCH_PREFIX}starting`,
+    ]);
     const clean = await strata(["clean", "1", "--dry-run"], { cwd: dir.path, env });
     assert.ok(clean.code === 0 || clean.code === 1, dump(clean));
-    assert.deepEqual(await scratchFolders(tmp), [`${SCRATCH_PREFIX}live`]);
+    assert.deepEqual(await scratchFolders(tmp), [
+      `${SCRATCH_PREFIX}live`,
+      `${SCRATCH_PREFIX}starting`,
+    ]);
   } finally {
     held.close();
     await dir.remove();

@@ -37,8 +37,9 @@ export const SCRATCH_PREFIX = "strata-scratch-";
  * proof fails). On disk rather than in memory: a database in memory holds
  * its whole data folder (25 MB empty, growing with the history) in the
  * process, which put verify of 200 revisions at 393 MiB against 342. A run
- * that is killed leaves its folder; the next run removes every such folder
- * whose lock no live process holds, so the mess stays bounded.
+ * that is killed leaves its folder; a later run removes every such folder
+ * whose lock no live process holds once it is ten minutes old, so the mess
+ * stays bounded.
  */
 export function embeddedScratch(): ScratchDatabases {
   const open = new Set<Engine>();
@@ -107,10 +108,18 @@ export async function sweepStaleScratch(): Promise<void> {
   }
 }
 
-/** A lock file nobody holds, or none an hour after the folder was made. */
+/**
+ * A run takes its folder's lock a moment after it makes the folder, so a
+ * folder changed less than this long ago may be a live run's whose lock is
+ * not held yet (another proof running at the same time): it is left alone.
+ */
+const SWEEP_GRACE_MS = 10 * 60_000;
+
+/** A lock file nobody holds in a folder left alone for a while, or none an hour after. */
 async function isAbandoned(lockPath: string, mtime: Date | null): Promise<boolean> {
+  if (mtime === null || Date.now() - mtime.getTime() < SWEEP_GRACE_MS) return false;
   const stat = await Deno.lstat(lockPath).catch(() => null);
-  if (!stat) return mtime !== null && Date.now() - mtime.getTime() > 3_600_000;
+  if (!stat) return Date.now() - mtime.getTime() > 3_600_000;
   if (!stat.isFile) return false;
   const file = await Deno.open(lockPath, { read: true, write: true }).catch(() => null);
   if (!file) return false;
