@@ -10,6 +10,8 @@ export interface Sample {
   ms: number;
   /** Peak resident set of the child in KiB, null without GNU time. */
   rssKiB: number | null;
+  /** User + system CPU of the child and the children it waited for, in ms; null without GNU time. */
+  cpuMs: number | null;
 }
 
 const GNU_TIME = "/usr/bin/time";
@@ -52,7 +54,7 @@ export async function timed(
   const { cmd, cwd } = command;
   if (stop.requested) throw new Error("interrupted");
   const report = join(scratch, "time.out");
-  const [program, ...args] = gnuTime ? [GNU_TIME, "-f", "%e %M", "-o", report, ...cmd] : cmd;
+  const [program, ...args] = gnuTime ? [GNU_TIME, "-f", "%e %M %U %S", "-o", report, ...cmd] : cmd;
   const child = new Deno.Command(program, {
     args,
     cwd,
@@ -72,11 +74,13 @@ export async function timed(
     );
   }
   let rssKiB: number | null = null;
+  let cpuMs: number | null = null;
   if (gnuTime) {
     const fields = (await Deno.readTextFile(report)).trim().split("\n").at(-1)!.split(" ");
     rssKiB = Number(fields[1]);
+    cpuMs = (Number(fields[2]) + Number(fields[3])) * 1000;
   }
-  return { ms, rssKiB };
+  return { ms, rssKiB, cpuMs };
 }
 
 export function median(values: number[]): number {

@@ -5,10 +5,11 @@
  * where strata stands against its targets. Never part of the tests, never
  * asserts a time. Progress goes to stderr, the report to stdout.
  *
- *   deno run -A bench/run.ts [--runs N] [--quick] [--only W1,W2] [--tools LIST]
+ *   deno run -A bench/run.ts [--runs N] [--quick] [--only W1,W6] [--tools LIST]
  *                            [--no-install] [--strata-rev REV] [--server URL]
  */
 import { parseArgs } from "node:util";
+import { fleetReport, type FleetRow, measureFleet } from "./fleet.ts";
 import { smallRevisions } from "./fixtures.ts";
 import { goals } from "./goals.ts";
 import { hasGnuTime, stop } from "./measure.ts";
@@ -24,11 +25,12 @@ import {
   workloads,
 } from "./workloads.ts";
 
-const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4,W5] [--tools LIST]
+const USAGE = `usage: deno task bench [--runs N] [--quick] [--only W1,W2,W3,W4,W5,W6] [--tools LIST]
                         [--no-install] [--strata-rev REV] [--server URL]
   --runs N      runs per entry (default 5, and 3 for the 1000-revision applies
-                and rollbacks; 1 with --quick)
-  --quick       one run, no W3, no 1000-revision apply: a smoke run
+                and rollbacks and for W6; 1 with --quick)
+  --quick       one run, no W3, no 1000-revision apply, W6 with 10 databases
+                only: a smoke run
   --only LIST   the workloads to run (default all)
   --tools LIST  the peers to run, comma separated (default all; "" for none);
                 strata and the floors always run
@@ -112,8 +114,10 @@ function log(text: string): void {
  * Deno and Python caches are warm, and a peer that does not work shows up now
  * rather than ten minutes in.
  */
-function warmUps(list: Workload[]): Workload[] {
-  const engines = [...new Set(list.map((w) => w.engine))];
+function warmUps(list: Workload[], fleet: boolean): Workload[] {
+  const engines = [
+    ...new Set([...list.map((w) => w.engine), ...(fleet ? ["server" as const] : [])]),
+  ];
   const three = smallRevisions(3);
   return engines.flatMap((engine): Workload[] => [
     {
@@ -193,7 +197,8 @@ async function main(): Promise<number> {
     const version = await serverVersion(places);
     const written = new Set<string>();
     const started = performance.now();
-    for (const w of warmUps(list)) {
+    const fleet = opts.only.has("W6");
+    for (const w of warmUps(list, fleet)) {
       log(`${w.label}`);
       const options = { tools: ready.tools, runs: 1, gnuTime, written };
       await measureWorkload(places, w, options, log);
@@ -209,20 +214,36 @@ async function main(): Promise<number> {
       results.push(...await measureWorkload(places, w, options, log));
       log(`  (${((performance.now() - began) / 1000).toFixed(1)} s with setup)`);
     }
+    let fleetRows: FleetRow[] = [];
+    if (fleet) {
+      // 3 runs by default: a round at 100 databases is three fleet runs of
+      // 5000 revisions each, and 100 databases created again before each.
+      const runs = opts.runsGiven ? opts.runs : (opts.quick ? 1 : 3);
+      runCounts.add(runs);
+      const sizes = opts.quick ? [10] : [10, 100];
+      log(`W6 fleet: 50 revisions on each of ${sizes.join(" and ")} databases (${runs} runs)`);
+      const began = performance.now();
+      const options = { tools: ready.tools, runs, gnuTime, sizes };
+      fleetRows = await measureFleet(places, options, log);
+      log(`  (${((performance.now() - began) / 1000).toFixed(1)} s with setup)`);
+    }
     console.log(
       await header({
         serverVersion: version,
         runs: [...runCounts].sort((a, b) => b - a),
         gnuTime,
         quick: opts.quick,
-        workloads: [...new Set(list.map((w) => w.id))],
+        workloads: [...new Set(list.map((w) => w.id)), ...(fleet ? ["W6"] : [])],
         versions: ready.versions,
         skipped: ready.skipped,
         minutes: (performance.now() - started) / 60_000,
       }),
     );
-    console.log(table(results));
-    console.log(goals(results));
+    if (results.length) {
+      console.log(table(results));
+      console.log(goals(results));
+    }
+    if (fleet) console.log(fleetReport(fleetRows));
     return 0;
   } catch (error) {
     console.error(`bench failed: ${(error as Error).message}`);

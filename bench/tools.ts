@@ -80,7 +80,8 @@ const SOURCES = ["main.ts", "deno.json", "deno.lock", "lib"];
  */
 let strataRoot = REPO;
 
-function strataRun(...args: string[]): string[] {
+/** How the bench runs strata (the copy `ensure` made): for commands beyond the four steps (W6). */
+export function strataRun(...args: string[]): string[] {
   // --config: strata runs with the tool's scratch folder as working directory
   // (so the repository's strata.json is not read) and must still find the
   // import map and lock file.

@@ -24,8 +24,9 @@ import {
 } from "./targets.ts";
 import type { Engine, Step, Target, Tool, ToolContext } from "./tools.ts";
 
-export type WorkloadId = "W1" | "W2" | "W3" | "W4" | "W5";
-export const WORKLOAD_IDS: WorkloadId[] = ["W1", "W2", "W3", "W4", "W5"];
+export type WorkloadId = "W1" | "W2" | "W3" | "W4" | "W5" | "W6";
+/** W6 (a fleet of databases, `fleet.ts`) has a shape of its own and no entries in `workloads`. */
+export const WORKLOAD_IDS: WorkloadId[] = ["W1", "W2", "W3", "W4", "W5", "W6"];
 
 export interface Workload {
   id: WorkloadId;
