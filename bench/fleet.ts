@@ -23,6 +23,8 @@ export const FLAT_LIMIT = 1.2;
 export const FLEET = `strata fleet apply --parallel ${FLEET_PARALLEL}`;
 export const STRATA_LOOP = "loop: strata apply";
 export const DBMATE_LOOP = "loop: dbmate migrate";
+export const PSQL_LOOP = "floor: loop of psql, one query per revision";
+export const PSQL_PARALLEL = `floor: psql, one query per revision, ${FLEET_PARALLEL} at a time`;
 
 export interface FleetSample extends Sample {
   /** The most backends seen at once on the fleet's databases (the poller's own excluded). */
@@ -73,6 +75,26 @@ export function shellLoop(
   }
   const line = argv.map((arg) => shellWord(arg).replaceAll(PLACEHOLDER, `'"$db"'`)).join(" ");
   const script = `set -e\nfor db in ${names.map(shellWord).join(" ")}; do\n  ${line}\ndone\n`;
+  return ["bash", "-c", script];
+}
+
+/**
+ * `printf '%s\n' NAMES | xargs -P parallel -I{} <one command>`: the same
+ * command as `shellLoop`, `parallel` databases at a time (a floor for
+ * `fleet --parallel`). xargs exits non-zero when any command failed.
+ */
+export function shellParallel(
+  names: string[],
+  command: (target: Target) => string[],
+  templateUrl: string,
+  parallel: number,
+): string[] {
+  const url = new URL(templateUrl);
+  url.pathname = `/${PLACEHOLDER}`;
+  const argv = command({ engine: "server", url: url.toString() });
+  const line = argv.map((arg) => shellWord(arg).replaceAll(PLACEHOLDER, "{}")).join(" ");
+  const script = `printf '%s\\n' ${names.map(shellWord).join(" ")} | ` +
+    `xargs -P ${parallel} -I{} ${line}\n`;
   return ["bash", "-c", script];
 }
 
@@ -175,6 +197,11 @@ export async function measureFleet(
     await Deno.mkdir(dbmateDir, { recursive: true });
     await dbmate.setup(dbmateDir, fixture);
   }
+  // The server's own cost of the same work, one psql per database (a floor).
+  const psql = options.tools.find((t) => t.name === "floor: psql, one query per revision")!;
+  const psqlDir = join(base, "psql");
+  await Deno.mkdir(psqlDir, { recursive: true });
+  await psql.setup(psqlDir, fixture);
   const noFleet = await fleetMissing();
   if (noFleet) log(`  ${noFleet}`);
   const context = (dir: string, target: Target): ToolContext => ({ dir, target, fixture });
@@ -234,6 +261,21 @@ export async function measureFleet(
         fatal: false,
       });
     }
+    const floor = (t: Target) => psql.commands.apply!(context(psqlDir, t));
+    row(PSQL_LOOP);
+    entries.push({
+      name: PSQL_LOOP,
+      cmd: shellLoop(names, floor, places.adminUrl),
+      cwd: psqlDir,
+      fatal: true,
+    });
+    row(PSQL_PARALLEL);
+    entries.push({
+      name: PSQL_PARALLEL,
+      cmd: shellParallel(names, floor, places.adminUrl, FLEET_PARALLEL),
+      cwd: psqlDir,
+      fatal: true,
+    });
     const rowOf = (name: string) => rows.find((r) => r.name === name && r.targets === size)!;
     try {
       for (let round = 0; round < options.runs; round++) {
