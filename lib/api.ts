@@ -7,7 +7,6 @@
  */
 import { type ConfigFlags, resolveConfig } from "./config.ts";
 import { StrataError } from "./errors.ts";
-import { Output, type OutputCapture } from "./output.ts";
 import { redact } from "./redact.ts";
 import type { Flags } from "./commands/context.ts";
 import type {
@@ -155,11 +154,6 @@ async function run<T>(
     "single-transaction": options.singleTransaction,
     ...extra,
   };
-  const capture: OutputCapture = {
-    log: options.log && ((level, text) => options.log!({ level, text })),
-    progress: options.onProgress,
-  };
-  const out = new Output({ json: true, verbose: !!options.verbose, color: false, capture });
   const stop = options.signal && (await import("./runner.ts")).interruption;
   const onAbort = () => stop && (stop.requested = true);
   try {
@@ -175,7 +169,13 @@ async function run<T>(
     if (options.multipleHeads === false) config.multipleHeads = false;
     if (options.singleTransaction === false) config.singleTransaction = false;
     const { COMMANDS } = await import("./commands/catalog.ts");
-    await COMMANDS[name].run({ config, out, args, flags: { ...flags, verbose: options.verbose } });
+    const { runCaptured } = await import("./captured.ts");
+    const { document } = await runCaptured<T>(name, COMMANDS[name].run, config, args, flags, {
+      log: options.log && ((level, text) => options.log!({ level, text })),
+      progress: options.onProgress,
+      verbose: options.verbose,
+    });
+    return document;
   } catch (error) {
     if (error instanceof StrataError) {
       // What the CLI masks on its way to the terminal is masked here before it leaves.
@@ -187,9 +187,6 @@ async function run<T>(
     options.signal?.removeEventListener("abort", onAbort);
     if (options.signal?.aborted && stop) stop.requested = false;
   }
-  if (capture.document === undefined) throw new Error(`strata ${name} returned no document`);
-  // The object --json prints: dates as strings, undefined fields gone, passwords masked.
-  return JSON.parse(redact(JSON.stringify(capture.document, null, 2))) as T;
 }
 
 /**

@@ -427,6 +427,8 @@ export interface RunOptions {
   clock?: Clock;
   /** Called after each revision (its after-each hook; inside the transaction with `single`). */
   afterEach?: (step: StepResult) => Promise<void>;
+  /** This run's own stop, besides Ctrl-C (`interruption`): aborted, it stops before the next revision. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -478,7 +480,7 @@ export async function runSteps(
   let open = single;
   try {
     for (const id of steps) {
-      if (interruption.requested) {
+      if (interruption.requested || options.signal?.aborted) {
         throw new StrataError(
           "INTERRUPTED",
           `Interrupted after ${done.length} of ${plural(steps.length, "revision")}`,
