@@ -295,9 +295,11 @@ export async function measureFleet(
             await verifyAll(targets, entry.name);
             r.samples.push({ ...sample, connections: seen.peak });
             const cpu = sample.cpuMs === null ? "" : `, CPU ${(sample.cpuMs / 1000).toFixed(2)} s`;
+            // The machine is shared: the load beside each run says how far to trust it.
+            const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
             log(
               `    ${entry.name}, ${size} targets: ${(sample.ms / 1000).toFixed(3)} s${cpu}, ` +
-                `${seen.peak} connections at most (${seen.samples} samples)`,
+                `${seen.peak} connections at most (${seen.samples} samples), load ${load}`,
             );
           } catch (error) {
             if (entry.fatal || stop.requested) throw error;
