@@ -53,6 +53,8 @@ const OPTIONS = {
   "from-migrations": { type: "boolean" },
   output: { type: "string", short: "o" },
   measured: { type: "boolean" },
+  "lock-strategy": { type: "string" },
+  "lock-lease": { type: "string" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

@@ -68,6 +68,14 @@ export interface Options {
   /** Every pending revision and its ledger rows in one transaction (`--single-transaction`). */
   singleTransaction?: boolean;
   /**
+   * How the migration lock is held on a server (default `session`): `table`
+   * keeps it as a leased row beside the ledger, for a transaction pooler or a
+   * server without advisory locks (`--lock-strategy`).
+   */
+  lockStrategy?: "session" | "table";
+  /** The table strategy's lease, renewed while the run lasts (default 30 s; `--lock-lease`). */
+  lockLease?: Duration;
+  /**
    * Environment variables to read settings from, as the command line does
    * (`STRATA_DATABASE`, `DATABASE_URL`, `PG*`, `STRATA_DIR`, …). Default: none.
    */
@@ -153,6 +161,8 @@ async function run<T>(
     "allow-out-of-order": options.allowOutOfOrder,
     heads: options.multipleHeads,
     "single-transaction": options.singleTransaction,
+    "lock-strategy": options.lockStrategy,
+    "lock-lease": durationFlag(options.lockLease),
     ...extra,
   };
   const capture: OutputCapture = {

@@ -19,7 +19,8 @@ export type ErrorCode =
   | "PRIVILEGE" // the role lacks a privilege strata needs: exit 2
   | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
   | "DRIFT" // --require-no-drift: the database differs from its applied revisions: exit 3
-  | "INTERRUPTED"; // SIGINT: exit 130
+  | "INTERRUPTED" // SIGINT: exit 130
+  | "LOCK_LOST"; // --lock-strategy table: the lease was taken over, the revision rolled back: exit 4
 
 /** What a StrataError carries besides its code and message. */
 export interface StrataErrorOptions {
@@ -86,6 +87,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   DATABASE: 2,
   DRIFT: 3,
   INTERRUPTED: 130,
+  LOCK_LOST: 4,
 };
 
 export function usage(message: string, hint?: string): StrataError {

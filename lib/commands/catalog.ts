@@ -362,6 +362,8 @@ const GLOBAL_HELP = `Global options:
       --statement-timeout D statement_timeout for migrations (default none)
       --lock-wait D         lock_timeout for migrations' own statements (default none)
       --lock-retries N      after a lock timeout, try again N times with backoff (default 0)
+      --lock-strategy S     session (advisory lock, default) or table (leased row; poolers)
+      --lock-lease D        the table strategy's lease, renewed while the run lasts (default 30s)
       --allow-out-of-order  apply revisions older than applied ones (with a warning)
       --heads               several heads are normal (config multipleHeads)
       --single-transaction  all pending revisions in one transaction (config singleTransaction)

@@ -20,7 +20,18 @@ export interface EngineOptions {
    * holds no database is then an error, as a missing server database is.
    */
   mustExist?: boolean;
+  /**
+   * `session` (default): a session-level advisory lock. `table`: a leased row
+   * beside the ledger (lib/db/table_lock.ts), for transaction poolers and
+   * servers without advisory locks; the embedded engine ignores it.
+   */
+  lockStrategy?: LockStrategy;
+  /** The table strategy's lease (`--lock-lease`). */
+  lockLeaseMs?: number;
 }
+
+export const LOCK_STRATEGIES = ["session", "table"] as const;
+export type LockStrategy = typeof LOCK_STRATEGIES[number];
 
 export interface Engine {
   readonly kind: "server" | "embedded";
