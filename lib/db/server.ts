@@ -54,7 +54,8 @@ const HELD_HERE = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory
 
 const POOLER_HINT =
   "This looks like a transaction pooler (PgBouncer): session locks and settings do not " +
-  "survive it. Point strata at the server directly (a direct URL, not the pooler's port)";
+  "survive it. Point strata at the server directly (a direct URL, not the pooler's port), or " +
+  "use --lock-strategy table (a leased lock row that works through the pooler)";
 
 /** Whether strata or the client has a password to send: the URL, PGPASSWORD or a .pgpass line. */
 function passwordGiven(url: string, fromPgpass: string | undefined): boolean {

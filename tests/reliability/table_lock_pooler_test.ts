@@ -158,3 +158,63 @@ serverDirTest(
     }
   },
 );
+
+serverDirTest(
+  "table lock through PgBouncer: --statement-timeout holds for each revision, CREATE INDEX CONCURRENTLY runs, and no setting stays on the pooled connection",
+  async (dir, url) => {
+    const migrations = join(dir, "migrations");
+    await writeMigration(
+      migrations,
+      revId(0, "table"),
+      revisionText(`CREATE TABLE c (id int);`, `DROP TABLE c;`),
+    );
+    await writeMigration(
+      migrations,
+      revId(1, "concurrently"),
+      revisionText(`CREATE INDEX CONCURRENTLY c_id ON c (id);`, `DROP INDEX c_id;`, {
+        transaction: "none",
+      }),
+    );
+    // One server connection: whatever strata left in a session, the next client gets.
+    const bouncer = await startPgbouncer({ default_pool_size: 1 });
+    try {
+      const env = { DATABASE_URL: bouncer.via(url) };
+      const args = ["apply", "--json", "--lock-strategy", "table", "--statement-timeout", "2s"];
+      const ok = await run([...args, "--lock-wait", "1s"], { cwd: dir, env, limitMs: 120_000 });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(JSON.parse(ok.stdout).steps.length, 2);
+      const [{ valid }] = await queryDb<{ valid: boolean }>(
+        url,
+        `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'c_id'::regclass`,
+      );
+      assert.equal(valid, true);
+
+      await writeMigration(
+        migrations,
+        revId(2, "slow"),
+        revisionText(`SELECT pg_sleep(30);`, `SELECT 1;`),
+      );
+      const slow = await run(args, { cwd: dir, env, limitMs: 120_000 });
+      assert.equal(slow.code, 1, `a revision past --statement-timeout fails\n${slow.stderr}`);
+      assert.equal(JSON.parse(slow.stdout).error.sqlstate, "57014");
+
+      const pooled = postgres(bouncer.via(url), { max: 1, prepare: false, onnotice: () => {} });
+      try {
+        const [settings] = await pooled.unsafe(
+          `SELECT current_setting('statement_timeout') AS statement,
+                  current_setting('lock_timeout') AS lock,
+                  current_setting('client_connection_check_interval') AS check`,
+        );
+        assert.deepEqual(
+          { ...settings },
+          { statement: "0", lock: "0", check: "0" },
+          "nothing strata set stays on the pooled server connection",
+        );
+      } finally {
+        await pooled.end({ timeout: 1 });
+      }
+    } finally {
+      await bouncer.stop();
+    }
+  },
+);
