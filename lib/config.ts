@@ -6,8 +6,7 @@ import { parseDuration } from "./duration.ts";
 import { StrataError } from "./errors.ts";
 import { placeholderValues } from "./placeholders.ts";
 import { redactUrl, registerSecret } from "./redact.ts";
-import { LOCK_STRATEGIES, type LockStrategy } from "./db/engine.ts";
-import { MIN_LEASE_MS } from "./db/table_lock.ts";
+import { LOCK_STRATEGIES, type LockStrategy, MIN_LEASE_MS } from "./lock_strategy.ts";
 
 export interface Config {
   /** Database URL, or undefined when nothing names one. */

@@ -5,6 +5,7 @@
  */
 import { StrataError } from "../errors.ts";
 import { redactUrl } from "../redact.ts";
+import type { LockStrategy } from "../lock_strategy.ts";
 
 export interface EngineOptions {
   /** Wait at most this long for a connection. */
@@ -29,9 +30,6 @@ export interface EngineOptions {
   /** The table strategy's lease (`--lock-lease`). */
   lockLeaseMs?: number;
 }
-
-export const LOCK_STRATEGIES = ["session", "table"] as const;
-export type LockStrategy = typeof LOCK_STRATEGIES[number];
 
 export interface Engine {
   readonly kind: "server" | "embedded";

@@ -16,12 +16,10 @@ import { StrataError } from "../errors.ts";
 import { redact } from "../redact.ts";
 import { quoteLiteral } from "../sql_literal.ts";
 import { SqlError } from "./engine.ts";
+import { MIN_LEASE_MS } from "../lock_strategy.ts";
 
 /** What the fence raises when the row is no longer ours: found in the error's message. */
 const LOST_MARKER = "strata_lock_lost";
-
-/** The shortest lease: renewal runs three times per lease, over a network. */
-export const MIN_LEASE_MS = 1_000;
 
 /** How the lease connection reaches the server (as the migration connection does). */
 export interface LeaseConnection {
