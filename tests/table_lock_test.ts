@@ -326,3 +326,59 @@ Deno.test("lock strategy on the command line: an unknown value is a usage error 
     await dir.remove();
   }
 });
+
+serverDirTest(
+  "table lock: --single-transaction and a transaction: none revision with a block and CONCURRENTLY",
+  async (dir, url) => {
+    const migrations = join(dir, "migrations");
+    const ids = await writeRevisions(dir, 2, -1);
+    const one = await strata(["apply", "--json", ...TABLE, "--single-transaction"], {
+      cwd: dir,
+      env: { DATABASE_URL: url },
+    });
+    expectExit(one, 0, "--single-transaction with the table strategy");
+    assert.deepEqual(await ledger(url), ids);
+    await writeMigration(
+      migrations,
+      "20240109_0000_none",
+      `-- message: none\n-- transaction: none\n-- up\nBEGIN;\nINSERT INTO t_0 VALUES (1);\n` +
+        `COMMIT;\nCREATE INDEX CONCURRENTLY t_0_id ON t_0 (id);\n-- down\nDROP INDEX t_0_id;\n`,
+    );
+    const none = await strata(["apply", "--json", ...TABLE, "--statement-timeout", "20s"], {
+      cwd: dir,
+      env: { DATABASE_URL: url },
+    });
+    expectExit(none, 0, "a none-mode revision with the table strategy");
+    assert.deepEqual(await ledger(url), [...ids, "20240109_0000_none"]);
+    const [{ valid }] = await queryDb<{ valid: boolean }>(
+      url,
+      `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 't_0_id'::regclass`,
+    );
+    assert.equal(valid, true);
+  },
+);
+
+serverDirTest(
+  "table lock: a failing statement is located on the same line as with the session strategy",
+  async (dir, url) => {
+    const path = await writeMigration(
+      join(dir, "migrations"),
+      "20240101_0000_broken",
+      `-- message: broken\n-- up\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n` +
+        `SELECT nosuch FROM b;\n-- down\nDROP TABLE b;\n`,
+    );
+    const located = [];
+    for (const strategy of ["session", "table"]) {
+      const r = await strata(["apply", "--json", "--lock-strategy", strategy], {
+        cwd: dir,
+        env: { DATABASE_URL: url },
+      });
+      expectExit(r, 1, `a syntax error with the ${strategy} strategy`);
+      const error = parseJson(r, strategy).error;
+      const { file, line, statement, position } = error;
+      located.push({ file, line, statement, position });
+    }
+    assert.equal(located[0].line, 5, `${path}: the failing line`);
+    assert.deepEqual(located[1], located[0]);
+  },
+);

@@ -188,6 +188,11 @@ SELECT (CASE WHEN count(*) = 1 THEN '1' ELSE '${LOST_MARKER}' END)::int AS strat
     const sql = this.#client();
     for (let attempt = 1;; attempt++) {
       try {
+        // Made beforehand by someone allowed to: a role without CREATE on the schema gets on.
+        const [found] = await sql.unsafe(`SELECT to_regclass($1) IS NOT NULL AS found`, [
+          this.#table,
+        ]);
+        if (found.found) return;
         await sql.unsafe(`CREATE TABLE IF NOT EXISTS ${this.#table} (
   ledger text PRIMARY KEY,
   holder text,
