@@ -382,3 +382,29 @@ serverDirTest(
     assert.deepEqual(located[1], located[0]);
   },
 );
+
+serverDirTest(
+  "table lock: Ctrl-C stops after the current revision and releases the row",
+  async (dir, url) => {
+    const ids = await writeRevisions(dir, 3, 1);
+    const gate = await closedGate(url);
+    try {
+      const runner = spawnStrata(["apply", ...TABLE], dir, { DATABASE_URL: url });
+      await runner.waitForStdout(`applying ${ids[1]}`, 60_000);
+      await waitForQuery(url, "FROM gate", 60_000);
+      runner.kill("SIGINT");
+      await runner.waitForStderr("Interrupted", 60_000);
+      await gate.open();
+      const r = await runner.finish();
+      assert.equal(r.code, 130, r.stderr);
+      assert.deepEqual(await ledger(url), ids.slice(0, 2), "the current revision finished");
+      const [row] = await queryDb<{ holder: string | null }>(
+        url,
+        `SELECT holder FROM strata_ledger_lock`,
+      );
+      assert.equal(row.holder, null, "released");
+    } finally {
+      await gate.end();
+    }
+  },
+);
