@@ -320,6 +320,8 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       );
     },
     async close() {
+      // A row still held here (a caller that never unlocked) is given back, not left to expire.
+      await table?.release().catch(() => {});
       await Promise.all([
         sql.end({ timeout: 1 }).catch(() => {}),
         watchdog.close(),
