@@ -488,6 +488,8 @@ export async function runSteps(
             hint: single
               ? "The single transaction was rolled back: nothing changed; run the command again"
               : "Nothing is half-applied; run the command again to continue",
+            // What did commit, as a failed revision's error says it.
+            details: { completed: single ? [] : done.map((step) => step.revision) },
           },
         );
       }

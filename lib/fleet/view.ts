@@ -65,8 +65,7 @@ export function fleetView(out: Output, label: string, total: number): FleetView 
       done++;
       if (row.result === "failed" || row.result === "interrupted") failed++;
       if (live) draw();
-      else if (out.json) out.error(finishedLine(row));
-      else out.line(finishedLine(row));
+      else out.notice(finishedLine(row));
     },
     close() {
       stopTicking();
