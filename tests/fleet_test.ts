@@ -553,3 +553,56 @@ fleetTest(
     assert.equal(await ledgerRows(dbs.urls[1]), null);
   },
 );
+
+/** The report without timings. */
+function untimed(doc: Doc): Doc {
+  return {
+    ...doc,
+    targets: doc.targets.map((t: Doc) => ({ ...t, ms: null })),
+    summary: { ...doc.summary, ms: null },
+  };
+}
+
+fleetTest(
+  "fleet() from code returns the document the CLI prints; a target's failure is a row",
+  2,
+  async (dir, dbs) => {
+    await writeRevisions(dir);
+    const { fleet: fleetApi } = await import("../mod.ts");
+    const file = await targetsFile(dir, [
+      ...dbs.urls,
+      "postgres://postgres@127.0.0.1:5432/strata_fleet_no_such_db",
+    ]);
+    const options = {
+      dir: join(dir, "migrations"),
+      targets: join(dir, file),
+      onError: "continue" as const,
+    };
+    const lines: string[] = [];
+    const api = await fleetApi("apply", {
+      ...options,
+      parallel: 2,
+      log: ({ text }) => lines.push(text),
+    });
+    assert.equal(api.exitCode, 6);
+    assert.deepEqual(api.targets.map((t) => `${t.name} ${t.result}`), [
+      "t1 ok",
+      "t2 ok",
+      "t3 failed",
+    ]);
+    assert.equal(api.targets[2].error?.code, "CONNECT");
+    assert.ok(lines.some((line) => line.startsWith("✓ t1 ok")), lines.join("\n"));
+    const again = await fleetApi("status", options);
+    const cli = await fleet(
+      dir,
+      "status",
+      "--targets",
+      join(dir, file),
+      "--on-error",
+      "continue",
+      "--json",
+    );
+    expectExit(cli, 6, "fleet status with a missing database");
+    assert.deepEqual(untimed(again), untimed(parseJson(cli, "fleet status")));
+  },
+);
