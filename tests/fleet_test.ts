@@ -11,6 +11,7 @@ import postgres from "postgres";
 import {
   dump,
   expectExit,
+  MAIN,
   parseJson,
   queryDb,
   SERVER_URL,
@@ -604,5 +605,58 @@ fleetTest(
     );
     expectExit(cli, 6, "fleet status with a missing database");
     assert.deepEqual(untimed(again), untimed(parseJson(cli, "fleet status")));
+  },
+);
+
+fleetTest(
+  "on a terminal: one line rewritten in place (done, running, failed, left, slowest), then the table",
+  2,
+  async (dir, dbs) => {
+    await writeRevisions(dir);
+    const file = await targetsFile(dir, dbs.urls);
+    // script(1) (util-linux, in every Debian) gives the CLI a terminal on stdout and stderr.
+    const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+    const line = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "fleet",
+      "apply",
+      "--targets",
+      file,
+    ]
+      .map(quote).join(" ");
+    const { code, stdout } = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      cwd: dir,
+      env: {
+        NO_COLOR: "1",
+        STRATA_LOCK_TIMEOUT: "600s",
+        ...Object.fromEntries(
+          ["PATH", "HOME", "DENO_DIR", "TMPDIR"].flatMap((key) => {
+            const value = Deno.env.get(key);
+            return value ? [[key, value]] : [];
+          }),
+        ),
+      },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, text);
+    const rewritten = (line: string) => `\r\x1b[K${line}`;
+    assert.ok(
+      text.includes(
+        rewritten("fleet apply: 0 done, 1 running, 0 failed, 1 left; slowest: t1 0:00"),
+      ),
+      JSON.stringify(text),
+    );
+    assert.ok(text.includes(rewritten("fleet apply: 2 done, 0 running, 0 failed, 0 left")), text);
+    assert.doesNotMatch(text, /✓ t1/, "no line per target on a terminal");
+    assert.match(text, /t2 +ok +2 applied/);
   },
 );
