@@ -171,7 +171,8 @@ async function run<T>(
     if (options.singleTransaction === false) config.singleTransaction = false;
     const { COMMANDS } = await import("./commands/catalog.ts");
     const { runCaptured } = await import("./captured.ts");
-    const { document } = await runCaptured<T>(name, COMMANDS[name].run, config, args, flags, {
+    const command = { name, run: COMMANDS[name].run, args, flags };
+    const { document } = await runCaptured<T>(command, config, {
       log: options.log && ((level, text) => options.log!({ level, text })),
       progress: options.onProgress,
       verbose: options.verbose,
