@@ -281,8 +281,19 @@ fleetTest(
     for (const url of dbs.urls.slice(1)) assert.equal(await ledgerRows(url), null);
 
     await queryDb(dbs.urls[0], "DROP TABLE fleet_a");
-    const good = await fleet(dir, "apply", "--targets", file, "--canary", "2", "--json");
+    const good = await fleet(
+      dir,
+      "apply",
+      "--targets",
+      file,
+      "--canary",
+      "2",
+      "--json",
+      "--verbose",
+    );
     expectExit(good, 0, "a good canary");
+    // --verbose: each target's own lines, named.
+    assert.match(good.stderr, new RegExp(`^\\[t3\\] ↑ ${A} `, "m"), dump(good));
     assert.deepEqual(results(parseJson(good, "fleet apply")), ["t1 ok", "t2 ok", "t3 ok", "t4 ok"]);
   },
 );

@@ -359,7 +359,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "COMMAND is apply, upgrade [TARGET], status, check, drift or verify-applied (the ledger\n" +
       "against the files: each applied file present with its checksum; nothing else). Each target\n" +
       "runs as strata COMMAND alone would run it: its own connection, lock and ledger, the global\n" +
-      "options above; the files are read and checked once, before any target is touched.\n" +
+      "options below; the files are read and checked once, before any target is touched.\n" +
       "  --targets FILE         one database a line: URL or NAME URL; # comments, blank lines\n" +
       "  --targets-query SQL    run on --database; each row a database name (put into the\n" +
       "                         --database URL) or a URL, optionally a column called name.\n" +
