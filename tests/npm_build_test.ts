@@ -79,6 +79,21 @@ try {
 }
 console.log(JSON.stringify({ found, error }));
 `,
+  "lock.mjs": `import { apply, status, StrataError } from "@strata/strata";
+const [dir, folder, mode] = process.argv.slice(2);
+const database = "pglite:" + folder;
+if (mode === "twice") {
+  const results = await Promise.all([apply({ database, dir }), apply({ database, dir })]);
+  console.log(JSON.stringify(results.map((result) => result.steps.length).sort()));
+} else {
+  try {
+    console.log(JSON.stringify((await status({ database, dir, lockTimeout: "1s" })).current));
+  } catch (e) {
+    if (!(e instanceof StrataError)) throw e;
+    console.log(JSON.stringify({ code: e.code, message: e.message }));
+  }
+}
+`,
   // Its expected error fails the check when the types are missing or `any`.
   "consumer.ts":
     `import { apply, type ErrorCode, type MigrateResult, StrataError } from "@strata/strata";
@@ -221,6 +236,27 @@ Deno.test({
       );
       const deno = await apply({ database: "pglite:memory", dir });
       assert.deepEqual(untimed(node), untimed(deno));
+    });
+
+    await t.step("a pglite: folder's lock on Node, which has no flock", async () => {
+      const folder = join(WORK, "db");
+      const node = async (mode: string) =>
+        JSON.parse(
+          ok(await run("node", ["lock.mjs", dir, folder, mode], project), "node lock.mjs"),
+        );
+      // Two calls of one process on one folder: one applies, the other waits, then finds nothing.
+      assert.deepEqual(await node("twice"), [0, 2]);
+      // A live process's pid in strata.lock (as a Deno strata holding it writes) holds the folder.
+      const lockFile = join(folder, "strata.lock");
+      await writeFile(lockFile, JSON.stringify({ pid: Deno.pid, since: "then" }) + "\n");
+      const held = await node("status");
+      assert.equal(held.code, "LOCK_TIMEOUT", JSON.stringify(held));
+      assert.match(held.message, new RegExp(`held by pid ${Deno.pid}\\b`));
+      // A dead one does not.
+      const gone = new Deno.Command("node", { args: ["-e", ""] }).spawn();
+      await gone.status;
+      await writeFile(lockFile, JSON.stringify({ pid: gone.pid, since: "then" }) + "\n");
+      assert.deepEqual(await node("status"), [SECOND]);
     });
 
     await t.step("a consumer type-checks against the shipped declarations", async () => {
