@@ -43,7 +43,10 @@ export interface Engine {
    */
   lock(schema: string | null, table: string): Promise<void>;
   unlock(): Promise<void>;
-  /** The SQL that re-establishes the session timeouts (run after each revision). */
+  /**
+   * The SQL that puts the session back as strata opened it (run after each
+   * revision, before its ledger rows): settings and role, then the timeouts.
+   */
   readonly sessionResetSql: string;
   close(): Promise<void>;
 }
@@ -128,10 +131,22 @@ export async function preloadEngine(url: string): Promise<void> {
 
 /** Session settings as SQL, shared by both engines. */
 export function sessionSql(options: EngineOptions): string {
-  // One statement, since it follows every revision.
+  // One statement: the timeouts as strata's options set them.
   return `SELECT set_config('statement_timeout', '${
     Math.max(0, Math.round(options.statementTimeoutMs))
   }', false), set_config('lock_timeout', '${Math.max(0, Math.round(options.lockWaitMs))}', false)`;
+}
+
+/**
+ * The session as strata opened it, after a revision: a `SET search_path`,
+ * `SET ROLE` or `SET statement_timeout` of one revision must neither reach the
+ * ledger rows written after it (unqualified names, the runner's role) nor the
+ * revisions after it. `RESET ALL` goes back to the connection's own defaults
+ * (URL options, role and database settings), so strata's settings follow it;
+ * `extra` are further `set_config(…)` calls of the engine.
+ */
+export function sessionResetSql(options: EngineOptions, extra = ""): string {
+  return `RESET ALL;\nRESET ROLE;\n${sessionSql(options)}${extra ? `, ${extra}` : ""}`;
 }
 
 /**
