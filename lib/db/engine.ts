@@ -142,12 +142,19 @@ export function sessionSql(options: EngineOptions): string {
  * `SET ROLE` or `SET statement_timeout` of one revision must neither reach the
  * ledger rows written after it (unqualified names, the runner's role) nor the
  * revisions after it. `RESET ALL` goes back to the connection's own defaults
- * (URL options, role and database settings), so strata's settings follow it;
- * `extra` are further `set_config(…)` calls of the engine.
+ * (URL options, role and database settings), so strata's settings follow it:
+ * the timeouts, and on a server the dead-client check it set when connecting.
  */
-export function sessionResetSql(options: EngineOptions, extra = ""): string {
-  return `RESET ALL;\nRESET ROLE;\n${sessionSql(options)}${extra ? `, ${extra}` : ""}`;
+export function sessionResetSql(
+  options: EngineOptions,
+  { checkInterval = false }: { checkInterval?: boolean } = {},
+): string {
+  const reset = `RESET ALL;\nRESET ROLE;\n${sessionSql(options)}`;
+  return checkInterval ? `${reset};\n${CHECK_INTERVAL_SQL}` : reset;
 }
+
+const CHECK_INTERVAL_SQL = `SELECT set_config('client_connection_check_interval', '1000', false)
+ WHERE current_setting('server_version_num')::int >= 140000`;
 
 /**
  * Whether `url` names an embedded folder that holds no database yet

@@ -178,7 +178,6 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let backendPid = 0;
-  let checkInterval = false;
   try {
     // One round trip: learn the version and, where the server has it, let it
     // notice a dead client within a second so a killed runner frees its lock.
@@ -194,9 +193,8 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
           options.connectTimeoutMs,
         );
       }),
-    ]) as Array<{ pid: number; ccci: string | null }>;
+    ]) as Array<{ pid: number }>;
     backendPid = first.pid;
-    checkInterval = first.ccci !== null;
   } catch (error) {
     sql.end({ timeout: 0 }).catch(() => {});
     throw connectError(error, label, options.connectTimeoutMs, passwordGiven(url, password));
@@ -226,10 +224,7 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
   const engine: Engine = {
     kind: "server",
     label,
-    sessionResetSql: sessionResetSql(
-      options,
-      checkInterval ? "set_config('client_connection_check_interval', '1000', false)" : "",
-    ),
+    sessionResetSql: sessionResetSql(options, { checkInterval: true }),
     exec: (text) => run(async () => void (await sql.unsafe(text))),
     query: <T>(text: string, params: unknown[] = []) =>
       run(async () =>
