@@ -241,6 +241,8 @@ serverDirTest(
   async (dir, url) => {
     const role = `strata_dist_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
     await queryDb(url, `CREATE ROLE ${role} NOLOGIN`);
+    // A database default is the session's own: the reset goes back to it, not past it.
+    await queryDb(url, `ALTER DATABASE ${new URL(url).pathname.slice(1)} SET work_mem = '5MB'`);
     try {
       const migrations = join(dir, "migrations");
       await writeMigration(migrations, SETS, SETS_TEXT.replace(":role", role));
@@ -251,6 +253,7 @@ serverDirTest(
         url,
         "SELECT current_setting('search_path') AS search_path, current_setting('work_mem') AS work_mem, current_user AS who",
       );
+      assert.equal(defaults.work_mem, "5MB");
 
       const r = await cli(dir, url, "--statement-timeout", "7s", "--lock-wait", "3s")("apply");
       expectExit(r, 0, "apply");
