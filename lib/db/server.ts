@@ -14,7 +14,7 @@ import {
   type Engine,
   type EngineOptions,
   type ServerErrorFields,
-  sessionSql,
+  sessionResetSql,
   sqlErrorFrom,
 } from "./engine.ts";
 
@@ -224,7 +224,7 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
   const engine: Engine = {
     kind: "server",
     label,
-    sessionResetSql: sessionSql(options),
+    sessionResetSql: sessionResetSql(options, { checkInterval: true }),
     exec: (text) => run(async () => void (await sql.unsafe(text))),
     query: <T>(text: string, params: unknown[] = []) =>
       run(async () =>
