@@ -620,11 +620,12 @@ fleetTest(
 );
 
 fleetTest(
-  "on a terminal: one line rewritten in place (done, running, failed, left, slowest), then the table",
+  "on a terminal: one line rewritten in place (done, running, failed, left, slowest), a line per failure, then the table",
   2,
   async (dir, dbs) => {
     await writeRevisions(dir);
-    const file = await targetsFile(dir, dbs.urls);
+    const missing = `${dbs.urls[0]}_missing`;
+    const file = await targetsFile(dir, [...dbs.urls, missing]);
     // script(1) (util-linux, in every Debian) gives the CLI a terminal on stdout and stderr.
     const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
     const line = [
@@ -637,6 +638,8 @@ fleetTest(
       "apply",
       "--targets",
       file,
+      "--on-error",
+      "continue",
     ]
       .map(quote).join(" ");
     const { code, stdout } = await new Deno.Command("script", {
@@ -658,16 +661,17 @@ fleetTest(
       stderr: "piped",
     }).output();
     const text = new TextDecoder().decode(stdout);
-    assert.equal(code, 0, text);
+    assert.equal(code, 6, text);
     const rewritten = (line: string) => `\r\x1b[K${line}`;
     assert.ok(
       text.includes(
-        rewritten("fleet apply: 0 done, 1 running, 0 failed, 1 left; slowest: t1 0:00"),
+        rewritten("fleet apply: 0 done, 1 running, 0 failed, 2 left; slowest: t1 0:00"),
       ),
       JSON.stringify(text),
     );
-    assert.ok(text.includes(rewritten("fleet apply: 2 done, 0 running, 0 failed, 0 left")), text);
-    assert.doesNotMatch(text, /✓ t1/, "no line per target on a terminal");
+    assert.ok(text.includes(rewritten("fleet apply: 3 done, 0 running, 1 failed, 0 left")), text);
+    assert.doesNotMatch(text, /✓ t1/, "no line per successful target on a terminal");
+    assert.match(text, /✗ t3 failed, CONNECT: /, "a failure has its line as it happens");
     assert.match(text, /t2 +ok +2 applied/);
   },
 );
