@@ -489,27 +489,38 @@ fleetTest("connections stay bounded by --parallel: 2 over 6 targets", 6, async (
   assert.ok(most <= 2, `at most 2 strata backends at once, saw ${most}`);
 });
 
-/** t1 waits in revision b on a table the test keeps locked; `fleet_gate` exists in t1. */
-async function gated(url: string) {
+/**
+ * A target that waits in revision b on `fleet_gate`, which the test keeps
+ * locked until it calls the returned function; the table holds `rows` rows.
+ */
+async function gated(url: string, rows = 1) {
   await queryDb(url, "CREATE TABLE fleet_gate (id int)");
+  if (rows > 0) await queryDb(url, `INSERT INTO fleet_gate SELECT generate_series(1, ${rows})`);
   const gate = postgres(url, { max: 1, onnotice: () => {} });
   const reserved = await gate.reserve();
   await reserved`BEGIN`;
   await reserved`LOCK TABLE fleet_gate IN ACCESS EXCLUSIVE MODE`;
+  let open = true;
   return async () => {
+    if (!open) return;
+    open = false;
     await reserved`COMMIT`;
     reserved.release();
     await gate.end();
   };
 }
 
+/** Revision b waits on the gate, then fails where the gate is empty (division by zero). */
+const GATED_B = "SELECT 1 / (SELECT count(*) FROM fleet_gate)::int;";
+
 fleetTest(
   "--on-error stop: a running target stops after its current revision",
   2,
   async (dir, dbs) => {
-    await writeRevisions(dir, "SELECT count(*) FROM fleet_gate;", "CREATE TABLE fleet_c (id int);");
-    await queryDb(dbs.urls[1], "CREATE TABLE fleet_a (x text)");
-    const release = await gated(dbs.urls[0]);
+    await writeRevisions(dir, GATED_B, "CREATE TABLE fleet_c (id int);");
+    // Both wait in revision b; t2 then fails there (its gate is empty), while t1 still waits.
+    const release1 = await gated(dbs.urls[0]);
+    const release2 = await gated(dbs.urls[1], 0);
     const file = await targetsFile(dir, dbs.urls);
     const child = spawnStrata(
       ["fleet", "apply", "--targets", file, "--parallel", "2", "--json"],
@@ -518,9 +529,12 @@ fleetTest(
     );
     try {
       await waitForQuery(dbs.urls[0], "FROM fleet_gate", 90_000);
+      await waitForQuery(dbs.urls[1], "FROM fleet_gate", 90_000);
+      await release2();
       await child.waitForStderr("✗ t2 failed", 90_000);
     } finally {
-      await release();
+      await release2();
+      await release1();
     }
     const r = await child.finish();
     expectExit(r, 1, "no target succeeded: the failure's code");
@@ -540,7 +554,7 @@ fleetTest(
   "Ctrl-C: no new target starts, the running one stops after its revision, report, exit 130",
   3,
   async (dir, dbs) => {
-    await writeRevisions(dir, "SELECT count(*) FROM fleet_gate;", "CREATE TABLE fleet_c (id int);");
+    await writeRevisions(dir, GATED_B, "CREATE TABLE fleet_c (id int);");
     const release = await gated(dbs.urls[0]);
     const file = await targetsFile(dir, dbs.urls);
     const child = spawnStrata(
