@@ -53,6 +53,11 @@ const OPTIONS = {
   "from-migrations": { type: "boolean" },
   output: { type: "string", short: "o" },
   measured: { type: "boolean" },
+  targets: { type: "string" },
+  "targets-query": { type: "string" },
+  parallel: { type: "string" },
+  canary: { type: "string" },
+  "on-error": { type: "string" },
   "lock-strategy": { type: "string" },
   "lock-lease": { type: "string" },
 } as const;

@@ -351,6 +351,33 @@ export const COMMANDS: Record<string, CommandEntry> = {
     example: "strata lint --format github",
     run: lazy(() => import("./lint.ts"), "lint"),
   },
+  fleet: {
+    summary: "apply, status, check, drift or verify-applied over many databases, one report",
+    usage: "fleet COMMAND (--targets FILE | --targets-query SQL) [--parallel N] [--canary K] " +
+      "[--on-error stop|continue] [--json]",
+    help:
+      "COMMAND is apply, upgrade [TARGET], status, check, drift or verify-applied (the ledger\n" +
+      "against the files: each applied file present with its checksum; nothing else). Each target\n" +
+      "runs as strata COMMAND alone would run it: its own connection, lock and ledger, the global\n" +
+      "options below; the files are read and checked once, before any target is touched.\n" +
+      "  --targets FILE         one database a line: URL or NAME URL; # comments, blank lines\n" +
+      "  --targets-query SQL    run on --database; each row a database name (put into the\n" +
+      "                         --database URL) or a URL, optionally a column called name.\n" +
+      "                         Both together: the file's targets, then the query's; the same\n" +
+      "                         name and URL in both runs once, any other clash is refused\n" +
+      "  --parallel N           at most N targets at once (default 4): N connections\n" +
+      "  --canary K             the first K targets run first; the rest only if all K succeed\n" +
+      "  --on-error stop|continue  stop (default): after a failure no new target starts and\n" +
+      "                         running ones stop after their current revision\n" +
+      "On a terminal one line shows done, running, failed, left and the slowest target; elsewhere\n" +
+      "a line per finished target. The report: per target its result (ok, found, failed,\n" +
+      "interrupted, skipped), revisions, time and error. Exit 0 when every target succeeded\n" +
+      "(check, drift, verify-applied: and found nothing), 3 when they did and some found\n" +
+      "something, 6 when some succeeded and some did not, the failures' code when all failed,\n" +
+      "130 after Ctrl-C. Running it again continues: targets at head have nothing to do.",
+    example: "strata fleet apply --targets tenants.txt --parallel 8 --canary 1",
+    run: lazy(() => import("./fleet.ts"), "fleet"),
+  },
 };
 
 const GLOBAL_HELP = `Global options:
@@ -377,7 +404,8 @@ const GLOBAL_HELP = `Global options:
   -V, --version             the version
 Durations: 500ms, 2s, 1m; a bare number is seconds.
 Exit codes: 0 done, 1 a migration failed, 2 usage or configuration, 3 check found something,
-4 lock not obtained, 5 integrity (edited or missing applied file, broken graph), 130 interrupted.
+4 lock not obtained, 5 integrity (edited or missing applied file, broken graph), 6 fleet: some
+targets failed, 130 interrupted.
 `;
 
 export function mainHelp(): string {

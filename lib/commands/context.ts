@@ -43,6 +43,16 @@ export interface Flags {
   measured?: boolean;
   "from-migrations"?: boolean;
   output?: string;
+  /** fleet: a file of database URLs, one a line. */
+  targets?: string;
+  /** fleet: a query on --database that lists the databases. */
+  "targets-query"?: string;
+  /** fleet: how many targets run at once. */
+  parallel?: string;
+  /** fleet: how many targets run first, alone. */
+  canary?: string;
+  /** fleet: stop or continue after a target fails. */
+  "on-error"?: string;
 }
 
 export interface Context {
@@ -51,12 +61,21 @@ export interface Context {
   /** Positional arguments after the command name. */
   args: string[];
   flags: Flags;
+  /**
+   * This run's own stop: the runner stops after the current revision when it
+   * is aborted, as after Ctrl-C, without stopping other runs in the process
+   * (`strata fleet` stops its running targets so).
+   */
+  signal?: AbortSignal;
+  /** The files, loaded and checked once for many runs (`strata fleet`); else read by `loadGraph`. */
+  graph?: Graph;
 }
 
 export type Command = (ctx: Context) => Promise<number>;
 
 /** The files as a graph, placeholders filled where a file opted in (lib/placeholders.ts). */
 export async function loadGraph(ctx: Context, pause?: () => Promise<void>): Promise<Graph> {
+  if (ctx.graph) return ctx.graph;
   const files = await loadMigrations(ctx.config.dir, pause);
   const { placeholders = {}, placeholdersEverywhere = false } = ctx.config;
   return buildGraph(fillFiles(files, placeholders, placeholdersEverywhere));

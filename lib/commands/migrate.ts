@@ -219,6 +219,7 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const steps = await runSteps(engine, names(ctx), graph, direction, result.steps, ctx.out, {
         single,
         retry: { retries: ctx.config.lockRetries },
+        signal: ctx.signal,
         afterEach: hooks.after_each ? (step) => hook(hooks.after_each, step.revision) : undefined,
       });
       rerun = await runRepeatables(engine, names(ctx), repeatables, ctx.out);

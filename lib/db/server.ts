@@ -16,7 +16,7 @@ import {
   type Engine,
   type EngineOptions,
   type ServerErrorFields,
-  sessionSql,
+  sessionResetSql,
   SqlError,
   sqlErrorFrom,
 } from "./engine.ts";
@@ -243,12 +243,14 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
     )
     : null;
   const settings = localSettingsSql(options, serverVersion);
+  const sessionReset = sessionResetSql(options, { checkInterval: true });
   const engine: Engine = {
     kind: "server",
     label,
     get sessionResetSql() {
-      // With a table lock, what follows each revision in its transaction is the fence.
-      return table ? table.fenceSql : sessionSql(options);
+      // With a table lock nothing of strata's lives in the session: the reset puts back what
+      // the revision changed, and the fence ends the revision's transaction.
+      return table ? `RESET ALL;\nRESET ROLE${table.fenceSql}` : sessionReset;
     },
     exec: (text) => table ? leasedExec(text) : run(async () => void (await sql.unsafe(text))),
     query: <T>(text: string, params: unknown[] = []) =>
