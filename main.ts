@@ -58,6 +58,8 @@ const OPTIONS = {
   parallel: { type: "string" },
   canary: { type: "string" },
   "on-error": { type: "string" },
+  "lock-strategy": { type: "string" },
+  "lock-lease": { type: "string" },
 } as const;
 
 const RELATIVE_TARGET_REGEXP = /^-\d+$/;

@@ -24,10 +24,11 @@
  *
  * @module
  */
-export { apply, check, downgrade, drift, lint, status, upgrade, verify } from "./lib/api.ts";
+export { apply, check, downgrade, drift, fleet, lint, status, upgrade, verify } from "./lib/api.ts";
 export type {
   DowngradeOptions,
   Duration,
+  FleetOptions,
   LintOptions,
   LogEvent,
   MigrateOptions,
@@ -42,6 +43,8 @@ export type {
   DryRunResult,
   ErrorJson,
   FindingClass,
+  FleetResult,
+  FleetTargetResult,
   LintFinding,
   LintResult,
   MigrateResult,

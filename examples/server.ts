@@ -9,7 +9,7 @@ try {
     lockTimeout: "2m",
     log: ({ text }) => console.log(`migrate: ${text}`),
   });
-  console.log(`migrate: ${steps.length} revision(s) applied`);
+  console.log(`migrate: revisions applied: ${steps.length}`);
 } catch (error) {
   if (!(error instanceof StrataError)) throw error;
   console.error(`migrate: ${error.code}: ${error.message}${error.hint ? ` (${error.hint})` : ""}`);

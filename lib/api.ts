@@ -13,6 +13,7 @@ import type {
   CheckResult,
   DriftResult,
   DryRunResult,
+  FleetResult,
   LintResult,
   MigrateResult,
   StatusResult,
@@ -66,6 +67,14 @@ export interface Options {
   multipleHeads?: boolean;
   /** Every pending revision and its ledger rows in one transaction (`--single-transaction`). */
   singleTransaction?: boolean;
+  /**
+   * How the migration lock is held on a server (default `session`): `table`
+   * keeps it as a leased row beside the ledger, for a transaction pooler or a
+   * server without advisory locks (`--lock-strategy`).
+   */
+  lockStrategy?: "session" | "table";
+  /** The table strategy's lease, renewed while the run lasts (default 30 s; `--lock-lease`). */
+  lockLease?: Duration;
   /**
    * Environment variables to read settings from, as the command line does
    * (`STRATA_DATABASE`, `DATABASE_URL`, `PG*`, `STRATA_DIR`, …). Default: none.
@@ -152,6 +161,8 @@ async function run<T>(
     "allow-out-of-order": options.allowOutOfOrder,
     heads: options.multipleHeads,
     "single-transaction": options.singleTransaction,
+    "lock-strategy": options.lockStrategy,
+    "lock-lease": durationFlag(options.lockLease),
     ...extra,
   };
   const stop = options.signal && (await import("./runner.ts")).interruption;
@@ -170,7 +181,8 @@ async function run<T>(
     if (options.singleTransaction === false) config.singleTransaction = false;
     const { COMMANDS } = await import("./commands/catalog.ts");
     const { runCaptured } = await import("./captured.ts");
-    const { document } = await runCaptured<T>(name, COMMANDS[name].run, config, args, flags, {
+    const command = { name, run: COMMANDS[name].run, args, flags };
+    const { document } = await runCaptured<T>(command, config, {
       log: options.log && ((level, text) => options.log!({ level, text })),
       progress: options.onProgress,
       verbose: options.verbose,
@@ -334,4 +346,61 @@ export function drift(options: ProofOptions = {}): Promise<DriftResult> {
  */
 export function lint(options: LintOptions = {}): Promise<LintResult> {
   return run("lint", options, options.revisions ?? [], {}, { "fail-on": options.failOn });
+}
+
+/** Settings of `fleet`. */
+export interface FleetOptions extends Options {
+  /** A targets file: one database a line, `URL` or `NAME URL`, `#` comments (`--targets`). */
+  targets?: string;
+  /**
+   * A query run on `database` that lists the targets, one a row: a database
+   * name (put into the `database` URL) or a URL first, optionally a column
+   * called `name` (`--targets-query`).
+   */
+  targetsQuery?: string;
+  /** At most this many targets at once (default 4). */
+  parallel?: number;
+  /** The first this many targets run first; the rest only if all of them succeed (default 0). */
+  canary?: number;
+  /** `stop` (default): after a failure no new target starts; `continue`: every target runs. */
+  onError?: "stop" | "continue";
+  /** For `upgrade`: the target revision (default head). */
+  target?: string;
+  /** For `drift`: build on fresh databases of this server instead of the embedded engine. */
+  scratch?: string;
+}
+
+/**
+ * One command over many databases, as `strata fleet COMMAND`: each target
+ * runs exactly as that command alone, at most `parallel` at once. A target's
+ * failure is a row of the result, not a throw; the call throws only for what
+ * stops the whole fleet before it starts (a bad targets file, a broken
+ * migration file). Aborting `signal` starts no more targets and stops the
+ * running ones after their current revision.
+ *
+ * @example Every tenant database to head
+ * ```ts ignore
+ * import { fleet } from "@strata/strata";
+ *
+ * const report = await fleet("apply", {
+ *   database: "postgres://app@127.0.0.1/postgres",
+ *   targetsQuery: "SELECT datname FROM pg_database WHERE datname LIKE 'tenant_%'",
+ *   parallel: 8,
+ * });
+ * for (const t of report.targets) if (t.error) console.error(t.name, t.error.message);
+ * ```
+ */
+export function fleet(
+  command: FleetResult["action"],
+  options: FleetOptions = {},
+): Promise<FleetResult> {
+  const args = [command, ...(options.target === undefined ? [] : [options.target])];
+  return run("fleet", options, args, {
+    targets: options.targets,
+    "targets-query": options.targetsQuery,
+    parallel: options.parallel === undefined ? undefined : String(options.parallel),
+    canary: options.canary === undefined ? undefined : String(options.canary),
+    "on-error": options.onError,
+    scratch: options.scratch,
+  });
 }

@@ -9,6 +9,7 @@ import type { LintReport } from "./commands/lint.ts";
 import type { Finding } from "./lint/lint.ts";
 import type { StepResult as RunnerStep } from "./runner.ts";
 import type { ErrorCode } from "./errors.ts";
+import type { FleetReport } from "./fleet/report.ts";
 
 /** What `status` reports (the fields `status --json` and `check --json` share). */
 export interface StatusFields {
@@ -298,10 +299,76 @@ export interface LintResult {
   counts: { error: number; warning: number };
 }
 
+/** One target's row in the report of `fleet`. */
+export interface FleetTargetResult {
+  /** Its name: from the targets file or query, else derived from the URL. */
+  name: string;
+  /** The URL, password masked. */
+  database: string;
+  /**
+   * `ok`; `found` (check, drift, verify-applied found something: pending,
+   * drift, an edited file); `failed`; `interrupted` (stopped after a revision
+   * by Ctrl-C, an aborted signal, or another target's failure with onError
+   * stop); `skipped` (never started).
+   */
+  result: "ok" | "found" | "failed" | "interrupted" | "skipped";
+  /** apply/upgrade: revisions this run applied (also those committed before a failure). */
+  applied: string[];
+  /** status/check: revisions not applied. */
+  pending: string[];
+  /** status/check/verify-applied: the current revision(s). */
+  current: string[];
+  /** What needs a look, a short line each (`2 pending`, `edited X`, `+ table public.t`). */
+  findings: string[];
+  /** How long it ran, in milliseconds; null when skipped. */
+  ms: number | null;
+  /** Why it failed or stopped, passwords masked. */
+  error: { code: ErrorCode | "INTERNAL"; message: string; hint: string | null } | null;
+  /** Why a skipped target never started. */
+  reason: string | null;
+}
+
+/**
+ * The document of `fleet COMMAND --json`. `ok` is true only when every
+ * target succeeded and found nothing; `exitCode` is what the command line
+ * exits with (0, 3 found, 6 some failed, the failures' code when all did,
+ * 130 interrupted).
+ */
+export interface FleetResult {
+  /** True when exitCode is 0. */
+  ok: boolean;
+  /** The command. */
+  command: "fleet";
+  /** What each target ran. */
+  action: "apply" | "upgrade" | "status" | "check" | "drift" | "verify-applied";
+  /** At most this many targets at once. */
+  parallel: number;
+  /** The first this many targets ran before the others. */
+  canary: number;
+  /** What a failure did to the rest. */
+  onError: "stop" | "continue";
+  /** One row per target, in the order of the targets file and query. */
+  targets: FleetTargetResult[];
+  /** Counts of each result, revisions applied, and the whole run in milliseconds. */
+  summary: {
+    targets: number;
+    ok: number;
+    found: number;
+    failed: number;
+    interrupted: number;
+    skipped: number;
+    applied: number;
+    ms: number;
+  };
+  /** The command line's exit code for this report. */
+  exitCode: number;
+}
+
 // Compile-time checks that these shapes are the commands' own.
 type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
 const _statusSame: Same<StatusFields, StatusReport> = true;
 const _lintSame: Same<Omit<LintResult, "ok" | "command" | "failOn">, LintReport> = true;
 const _findingSame: Same<LintFinding, Finding> = true;
 const _stepSame: Same<StepResult, RunnerStep> = true;
-void [_statusSame, _lintSame, _findingSame, _stepSame];
+const _fleetSame: Same<FleetResult, FleetReport> = true;
+void [_statusSame, _lintSame, _findingSame, _stepSame, _fleetSame];

@@ -31,28 +31,35 @@ export interface Captured<T> {
   document: T;
 }
 
+/** Which command to run, with what. */
+export interface CapturedCommand {
+  /** Its name, for the defect message when it returns no document. */
+  name: string;
+  run: Command;
+  /** Positional arguments after the command name. */
+  args?: string[];
+  flags?: Flags;
+}
+
 /**
  * Run `command` on `config` as the CLI would with --json. A StrataError is
  * rethrown with its message and hint masked, as the CLI masks them on their
  * way to the terminal.
  */
 export async function runCaptured<T>(
-  name: string,
-  command: Command,
+  command: CapturedCommand,
   config: Config,
-  args: string[] = [],
-  flags: Flags = {},
   options: CaptureOptions = {},
 ): Promise<Captured<T>> {
   const capture: OutputCapture = { log: options.log, progress: options.progress };
   const out = new Output({ json: true, verbose: !!options.verbose, color: false, capture });
   let code: number;
   try {
-    code = await command({
+    code = await command.run({
       config,
       out,
-      args,
-      flags: { ...flags, verbose: options.verbose },
+      args: command.args ?? [],
+      flags: { ...command.flags, verbose: options.verbose },
       signal: options.signal,
       graph: options.graph,
     });
@@ -63,7 +70,9 @@ export async function runCaptured<T>(
     }
     throw error;
   }
-  if (capture.document === undefined) throw new Error(`strata ${name} returned no document`);
+  if (capture.document === undefined) {
+    throw new Error(`strata ${command.name} returned no document`);
+  }
   // The object --json prints: dates as strings, undefined fields gone, passwords masked.
   return { code, document: JSON.parse(redact(JSON.stringify(capture.document))) as T };
 }

@@ -21,6 +21,8 @@ const VALUE_NAMES: Record<string, string> = {
   "statement-timeout": "DURATION",
   "lock-wait": "DURATION",
   "lock-retries": "N",
+  "lock-strategy": "session|table",
+  "lock-lease": "DURATION",
   message: '"description"',
   category: "NAME",
   range: "FROM:TO",

@@ -6,6 +6,7 @@ import { parseDuration } from "./duration.ts";
 import { StrataError } from "./errors.ts";
 import { placeholderValues } from "./placeholders.ts";
 import { redactUrl, registerSecret } from "./redact.ts";
+import { LOCK_STRATEGIES, type LockStrategy, MIN_LEASE_MS } from "./lock_strategy.ts";
 
 export interface Config {
   /** Database URL, or undefined when nothing names one. */
@@ -50,6 +51,10 @@ export interface Config {
   placeholders?: Record<string, string>;
   /** Fill placeholders in every file, not only those with `-- placeholders: on`. */
   placeholdersEverywhere?: boolean;
+  /** How the migration lock is held on a server (`--lock-strategy`): `session` or `table`. */
+  lockStrategy: LockStrategy;
+  /** The table strategy's lease (`--lock-lease`), renewed while the run lasts. */
+  lockLeaseMs: number;
 }
 
 /** Lint severities, most severe first: `lint` fails on findings at or above the chosen one. */
@@ -72,6 +77,8 @@ export interface ConfigFlags {
   "fail-on"?: string;
   "single-transaction"?: boolean;
   "require-no-drift"?: boolean;
+  "lock-strategy"?: string;
+  "lock-lease"?: string;
 }
 
 const FILE_KEYS = new Set([
@@ -92,6 +99,8 @@ const FILE_KEYS = new Set([
   "driftGate",
   "placeholders",
   "placeholdersEverywhere",
+  "lockStrategy",
+  "lockLease",
 ]);
 
 export const CONFIG_FILE = "strata.json";
@@ -274,7 +283,34 @@ export async function resolveConfig(
     singleTransaction: yesOrNo(single, singleSource),
     driftGate: yesOrNo(gate, gateSource),
     databaseOverridden,
+    lockStrategy: lockStrategy(pick<string>([
+      ["--lock-strategy", flags["lock-strategy"]],
+      ["STRATA_LOCK_STRATEGY", env.STRATA_LOCK_STRATEGY],
+      [`"lockStrategy" in ${file}`, fromFile("lockStrategy")],
+    ])),
+    lockLeaseMs: lease(pick<string>([
+      ["--lock-lease", flags["lock-lease"]],
+      ["STRATA_LOCK_LEASE", env.STRATA_LOCK_LEASE],
+      [`"lockLease" in ${file}`, fromFile("lockLease")],
+    ])),
   };
+}
+
+function lockStrategy([value, source]: [string, string] | [undefined, undefined]): LockStrategy {
+  if (value === undefined) return "session";
+  if ((LOCK_STRATEGIES as readonly string[]).includes(value)) return value as LockStrategy;
+  throw new StrataError("USAGE", `Unknown lock strategy "${value}" in ${source}`, {
+    hint: `Use one of: ${LOCK_STRATEGIES.join(", ")} (table: a leased row beside the ledger, ` +
+      `for a transaction pooler or a server without advisory locks)`,
+  });
+}
+
+function lease([value, source]: [string, string] | [undefined, undefined]): number {
+  const ms = parseDuration(value ?? "30s", source ?? "--lock-lease");
+  if (ms >= MIN_LEASE_MS) return ms;
+  throw new StrataError("USAGE", `${source} must be at least 1s, not "${value}"`, {
+    hint: "The lease is renewed three times per period over the network; e.g. --lock-lease 30s",
+  });
 }
 
 /** A count of tries: a whole number from 0 to 100. */

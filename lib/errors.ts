@@ -20,7 +20,8 @@ export type ErrorCode =
   | "DATABASE" // the server refused one of strata's own queries (a standby, a timeout): exit 2
   | "DRIFT" // --require-no-drift: the database differs from its applied revisions: exit 3
   | "INTERRUPTED" // SIGINT: exit 130
-  | "FLEET_PARTIAL"; // strata fleet: some targets succeeded, some did not: exit 6
+  | "FLEET_PARTIAL" // strata fleet: some targets succeeded, some did not: exit 6
+  | "LOCK_LOST"; // --lock-strategy table: the lease was taken over, the revision rolled back: exit 4
 
 /** What a StrataError carries besides its code and message. */
 export interface StrataErrorOptions {
@@ -88,6 +89,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   DRIFT: 3,
   INTERRUPTED: 130,
   FLEET_PARTIAL: 6,
+  LOCK_LOST: 4,
 };
 
 export function usage(message: string, hint?: string): StrataError {

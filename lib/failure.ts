@@ -97,6 +97,8 @@ export function revisionFailure(
   where: { text: string; line: number; fallbackLine?: number; statement?: string },
 ): StrataError {
   const action = `Cannot ${DIRECTION_WORD[direction]} revision "${file.id}"`;
+  // The engine's own verdict (a lost lock lease) already says what happened.
+  if (error instanceof StrataError && error.code === "LOCK_LOST") return error;
   if (error instanceof ConnectionLost) {
     return new StrataError(
       "OUTCOME_UNKNOWN",

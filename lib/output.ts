@@ -108,6 +108,8 @@ export class Output {
    * with the other human lines, on stderr with --json so stdout stays one document.
    */
   notice(text: string): void {
+    // A library caller's logger gets it as the information it is, not as an error.
+    if (this.#captured("info", text)) return;
     if (this.json) this.error(this.dim(text));
     else this.line(text);
   }

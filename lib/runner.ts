@@ -66,12 +66,16 @@ export interface StepResult {
 /** SIGINT asks the runner to stop between revisions. */
 export const interruption = { requested: false };
 
-/** The SQL of one revision in `each` mode, with its bookkeeping, as one query. */
+/**
+ * The SQL of one revision in `each` mode, with its bookkeeping, as one query;
+ * `reset` (the engine's session reset) runs between them.
+ */
 export function eachModeSql(
   names: LedgerNames,
   file: MigrationFile,
   parents: string[],
   direction: Direction,
+  reset = "",
 ): string {
   const section = direction === "up" ? file.up : file.down!;
   const bookkeeping = recordSql(names, direction, {
@@ -81,7 +85,7 @@ export function eachModeSql(
     detail: placeholderDetail(file, direction),
   });
   // The section comes first so PostgreSQL's error positions index into it.
-  return `${section.sql}\n;\n${bookkeeping}`;
+  return `${section.sql}\n;\n${reset ? `${reset};\n` : ""}${bookkeeping}`;
 }
 
 async function runEach(
@@ -92,14 +96,15 @@ async function runEach(
   direction: Direction,
   single: boolean,
 ): Promise<void> {
-  const text = eachModeSql(names, file, parents, direction);
+  // The session is reset before the bookkeeping: a revision's SET search_path or
+  // SET ROLE must not decide where, or as whom, its ledger row is written, nor
+  // what the revisions after it see.
+  const text = eachModeSql(names, file, parents, direction, engine.sessionResetSql);
   // In one transaction for the whole run, a savepoint lets a failure be located
   // by replaying the section before everything is rolled back.
   if (single) await engine.exec(`SAVEPOINT ${SAVEPOINT}`);
   try {
-    // Session timeouts are restored in the same round trip: a revision that
-    // resets them must not change them for the revisions after it.
-    await engine.exec(`${text}\n${engine.sessionResetSql}`);
+    await engine.exec(text);
   } catch (error) {
     if (single) await engine.exec(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`).catch(() => {});
     const failure = await sectionFailure(engine, error, file, direction, single);
@@ -488,6 +493,8 @@ export async function runSteps(
             hint: single
               ? "The single transaction was rolled back: nothing changed; run the command again"
               : "Nothing is half-applied; run the command again to continue",
+            // What did commit, as a failed revision's error says it.
+            details: { completed: single ? [] : done.map((step) => step.revision) },
           },
         );
       }

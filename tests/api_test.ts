@@ -446,7 +446,7 @@ embeddedTest("README example: a Deno server migrates at boot, then serves", asyn
     child.kill("SIGTERM");
     await status;
     await drained;
-    assert.ok(stdout.includes(`migrate: ${expected} revision(s) applied`), stdout);
+    assert.ok(stdout.includes(`migrate: revisions applied: ${expected}`), stdout);
   }
 });
 

@@ -46,6 +46,8 @@ Deno.test("defaults when nothing is configured", async () => {
       singleTransaction: false,
       driftGate: false,
       databaseOverridden: [],
+      lockStrategy: "session",
+      lockLeaseMs: 30_000,
     });
   });
 });
@@ -92,6 +94,8 @@ Deno.test("strata.json sets every key", async () => {
     lintFailOn: "warning",
     singleTransaction: true,
     driftGate: true,
+    lockStrategy: "table",
+    lockLease: "10s",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, {}, file);
@@ -113,6 +117,8 @@ Deno.test("strata.json sets every key", async () => {
       singleTransaction: true,
       driftGate: true,
       databaseOverridden: [],
+      lockStrategy: "table",
+      lockLeaseMs: 10_000,
     });
   });
 });
@@ -133,6 +139,8 @@ Deno.test("the environment beats strata.json", async () => {
     lintFailOn: "warning",
     singleTransaction: true,
     driftGate: true,
+    lockStrategy: "table",
+    lockLease: "10s",
   };
   const env = {
     STRATA_DATABASE: "pglite:from-env",
@@ -149,6 +157,8 @@ Deno.test("the environment beats strata.json", async () => {
     STRATA_LINT_FAIL_ON: "Error",
     STRATA_SINGLE_TRANSACTION: "0",
     STRATA_DRIFT_GATE: "0",
+    STRATA_LOCK_STRATEGY: "session",
+    STRATA_LOCK_LEASE: "7s",
   };
   await withConfigFile(content, async (file) => {
     const config = await resolveConfig({}, env, file);
@@ -171,6 +181,8 @@ Deno.test("the environment beats strata.json", async () => {
       driftGate: false,
       // Never silent: the losing file setting is kept for the operator's line.
       databaseOverridden: [{ source: file, database: "pglite:from-file" }],
+      lockStrategy: "session",
+      lockLeaseMs: 7_000,
     });
   });
 });
@@ -206,8 +218,10 @@ Deno.test("flags beat the environment and strata.json", async () => {
         "fail-on": "warning",
         "single-transaction": true,
         "require-no-drift": true,
+        "lock-strategy": "table",
+        "lock-lease": "2s",
       },
-      env,
+      { ...env, STRATA_LOCK_STRATEGY: "session", STRATA_LOCK_LEASE: "7s" },
       file,
     );
     assert.deepEqual(config, {
@@ -232,6 +246,8 @@ Deno.test("flags beat the environment and strata.json", async () => {
         { source: "DATABASE_URL", database: "postgres://env@h/db" },
         { source: file, database: "pglite:from-file" },
       ],
+      lockStrategy: "table",
+      lockLeaseMs: 2_000,
     });
   });
 });

@@ -359,7 +359,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
       "COMMAND is apply, upgrade [TARGET], status, check, drift or verify-applied (the ledger\n" +
       "against the files: each applied file present with its checksum; nothing else). Each target\n" +
       "runs as strata COMMAND alone would run it: its own connection, lock and ledger, the global\n" +
-      "options above; the files are read and checked once, before any target is touched.\n" +
+      "options below; the files are read and checked once, before any target is touched.\n" +
       "  --targets FILE         one database a line: URL or NAME URL; # comments, blank lines\n" +
       "  --targets-query SQL    run on --database; each row a database name (put into the\n" +
       "                         --database URL) or a URL, optionally a column called name.\n" +
@@ -389,6 +389,8 @@ const GLOBAL_HELP = `Global options:
       --statement-timeout D statement_timeout for migrations (default none)
       --lock-wait D         lock_timeout for migrations' own statements (default none)
       --lock-retries N      after a lock timeout, try again N times with backoff (default 0)
+      --lock-strategy S     session (advisory lock, default) or table (leased row; poolers)
+      --lock-lease D        the table strategy's lease, renewed while the run lasts (default 30s)
       --allow-out-of-order  apply revisions older than applied ones (with a warning)
       --heads               several heads are normal (config multipleHeads)
       --single-transaction  all pending revisions in one transaction (config singleTransaction)

@@ -115,6 +115,8 @@ function open(ctx: Context, options: OpenOptions): Promise<Engine> {
     statementTimeoutMs: ctx.config.statementTimeoutMs,
     lockWaitMs: ctx.config.lockWaitMs,
     lockTimeoutMs: ctx.config.lockTimeoutMs,
+    lockStrategy: ctx.config.lockStrategy,
+    lockLeaseMs: ctx.config.lockLeaseMs,
   });
 }
 

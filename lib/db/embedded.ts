@@ -13,6 +13,7 @@ import {
   type Engine,
   type EngineOptions,
   type ServerErrorFields,
+  sessionResetSql,
   sessionSql,
   sqlErrorFrom,
 } from "./engine.ts";
@@ -220,7 +221,7 @@ export function wrapPglite(
   return {
     kind: "embedded",
     label,
-    sessionResetSql: sessionSql(options),
+    sessionResetSql: sessionResetSql(options),
     exec: (text) =>
       run(async () => {
         await loadExtensions(db, extensionsCreatedBy(text));

@@ -5,6 +5,7 @@
  */
 import { StrataError } from "../errors.ts";
 import { redactUrl } from "../redact.ts";
+import type { LockStrategy } from "../lock_strategy.ts";
 
 export interface EngineOptions {
   /** Wait at most this long for a connection. */
@@ -20,6 +21,14 @@ export interface EngineOptions {
    * holds no database is then an error, as a missing server database is.
    */
   mustExist?: boolean;
+  /**
+   * `session` (default): a session-level advisory lock. `table`: a leased row
+   * beside the ledger (lib/db/table_lock.ts), for transaction poolers and
+   * servers without advisory locks; the embedded engine ignores it.
+   */
+  lockStrategy?: LockStrategy;
+  /** The table strategy's lease (`--lock-lease`). */
+  lockLeaseMs?: number;
 }
 
 export interface Engine {
@@ -43,7 +52,10 @@ export interface Engine {
    */
   lock(schema: string | null, table: string): Promise<void>;
   unlock(): Promise<void>;
-  /** The SQL that re-establishes the session timeouts (run after each revision). */
+  /**
+   * The SQL that puts the session back as strata opened it (run after each
+   * revision, before its ledger rows): settings and role, then the timeouts.
+   */
   readonly sessionResetSql: string;
   close(): Promise<void>;
 }
@@ -128,11 +140,30 @@ export async function preloadEngine(url: string): Promise<void> {
 
 /** Session settings as SQL, shared by both engines. */
 export function sessionSql(options: EngineOptions): string {
-  // One statement, since it follows every revision.
+  // One statement: the timeouts as strata's options set them.
   return `SELECT set_config('statement_timeout', '${
     Math.max(0, Math.round(options.statementTimeoutMs))
   }', false), set_config('lock_timeout', '${Math.max(0, Math.round(options.lockWaitMs))}', false)`;
 }
+
+/**
+ * The session as strata opened it, after a revision: a `SET search_path`,
+ * `SET ROLE` or `SET statement_timeout` of one revision must neither reach the
+ * ledger rows written after it (unqualified names, the runner's role) nor the
+ * revisions after it. `RESET ALL` goes back to the connection's own defaults
+ * (URL options, role and database settings), so strata's settings follow it:
+ * the timeouts, and on a server the dead-client check it set when connecting.
+ */
+export function sessionResetSql(
+  options: EngineOptions,
+  { checkInterval = false }: { checkInterval?: boolean } = {},
+): string {
+  const reset = `RESET ALL;\nRESET ROLE;\n${sessionSql(options)}`;
+  return checkInterval ? `${reset};\n${CHECK_INTERVAL_SQL}` : reset;
+}
+
+const CHECK_INTERVAL_SQL = `SELECT set_config('client_connection_check_interval', '1000', false)
+ WHERE current_setting('server_version_num')::int >= 140000`;
 
 /**
  * Whether `url` names an embedded folder that holds no database yet

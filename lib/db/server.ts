@@ -9,12 +9,15 @@ import { StrataError } from "../errors.ts";
 import { redact, redactUrl } from "../redact.ts";
 import { pgpassPassword } from "./pgpass.ts";
 import { Watchdog } from "./watchdog.ts";
+import { findNonTransactional } from "../sql_scan.ts";
+import { localSettingsSql, shiftPosition, TableLock, takesLocalSettings } from "./table_lock.ts";
 import {
   ConnectionLost,
   type Engine,
   type EngineOptions,
   type ServerErrorFields,
-  sessionSql,
+  sessionResetSql,
+  SqlError,
   sqlErrorFrom,
 } from "./engine.ts";
 
@@ -51,7 +54,8 @@ const HELD_HERE = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory
 
 const POOLER_HINT =
   "This looks like a transaction pooler (PgBouncer): session locks and settings do not " +
-  "survive it. Point strata at the server directly (a direct URL, not the pooler's port)";
+  "survive it. Point strata at the server directly (a direct URL, not the pooler's port), or " +
+  "use --lock-strategy table (a leased lock row that works through the pooler)";
 
 /** Whether strata or the client has a password to send: the URL, PGPASSWORD or a .pgpass line. */
 function passwordGiven(url: string, fromPgpass: string | undefined): boolean {
@@ -132,6 +136,9 @@ function unixSocket(url: string): { url: string; path: string } | null {
 
 export async function openServer(url: string, options: EngineOptions): Promise<Engine> {
   const label = redactUrl(url);
+  // The table strategy keeps no state in the session: a transaction pooler
+  // hands each transaction to whichever server connection is free.
+  const leased = options.lockStrategy === "table";
   let closed = false;
   let sql: postgres.Sql;
   let socket: ReturnType<typeof unixSocket> = null;
@@ -155,7 +162,8 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
         closed = true;
       },
       onnotice: () => {},
-      connection: {
+      // PgBouncer refuses startup parameters other than a few (application_name is one).
+      connection: leased ? { application_name: "strata" } : {
         application_name: "strata",
         statement_timeout: Math.max(0, options.statementTimeoutMs),
         lock_timeout: Math.max(0, options.lockWaitMs),
@@ -178,14 +186,17 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let backendPid = 0;
+  let serverVersion = 0;
   try {
     // One round trip: learn the version and, where the server has it, let it
     // notice a dead client within a second so a killed runner frees its lock.
     const [first] = await Promise.race([
       sql.unsafe(
-        `SELECT (SELECT set_config('client_connection_check_interval', '1000', false)
+        leased
+          ? `SELECT pg_backend_pid() AS pid, current_setting('server_version_num')::int AS version`
+          : `SELECT (SELECT set_config('client_connection_check_interval', '1000', false)
                   WHERE current_setting('server_version_num')::int >= 140000) AS ccci,
-                pg_backend_pid() AS pid`,
+                pg_backend_pid() AS pid, current_setting('server_version_num')::int AS version`,
       ),
       new Promise((_, reject) => {
         timer = setTimeout(
@@ -193,8 +204,9 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
           options.connectTimeoutMs,
         );
       }),
-    ]) as Array<{ pid: number }>;
+    ]) as Array<{ pid: number; version: number }>;
     backendPid = first.pid;
+    serverVersion = first.version;
   } catch (error) {
     sql.end({ timeout: 0 }).catch(() => {});
     throw connectError(error, label, options.connectTimeoutMs, passwordGiven(url, password));
@@ -214,6 +226,9 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       );
     }
     try {
+      // Through a pooler the backend pid names no one of ours: the watchdog would judge (and
+      // end) a stranger's backend. A lost link there ends in an expired lease instead.
+      if (leased) return await work();
       return await watchdog.watch(work(), () => sql.end({ timeout: 0 }).catch(() => {}));
     } catch (error) {
       throw translate(error);
@@ -221,16 +236,29 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
   }
 
   let locked: [number, number] | null = null;
+  const table = leased
+    ? new TableLock(
+      { url: socket?.url ?? url, path: socket?.path, password, ...options },
+      { label, leaseMs: options.lockLeaseMs ?? 30_000, lockTimeoutMs: options.lockTimeoutMs },
+    )
+    : null;
+  const settings = localSettingsSql(options, serverVersion);
+  const sessionReset = sessionResetSql(options, { checkInterval: true });
   const engine: Engine = {
     kind: "server",
     label,
-    sessionResetSql: sessionSql(options),
-    exec: (text) => run(async () => void (await sql.unsafe(text))),
+    get sessionResetSql() {
+      // With a table lock nothing of strata's lives in the session: the reset puts back what
+      // the revision changed, and the fence ends the revision's transaction.
+      return table ? `RESET ALL;\nRESET ROLE${table.fenceSql}` : sessionReset;
+    },
+    exec: (text) => table ? leasedExec(text) : run(async () => void (await sql.unsafe(text))),
     query: <T>(text: string, params: unknown[] = []) =>
       run(async () =>
         [...(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]))] as T[]
       ),
-    async lock(schema, table) {
+    async lock(schema, ledger) {
+      if (table) return await table.acquire(schema, ledger);
       const deadline = Date.now() + options.lockTimeoutMs;
       for (let delay = 20;; delay = Math.min(delay * 2, 250)) {
         // Polled, never blocking: a session blocked in pg_advisory_lock holds a
@@ -247,8 +275,10 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
                      FROM (SELECT hashtext(current_database()) & 2147483647 AS a,
                                   hashtext(coalesce($1, current_schema()) || '.' || $2) & 2147483647 AS b) k
                    OFFSET 0) s`,
-          [schema, table, backendPid],
-        );
+          [schema, ledger, backendPid],
+        ).catch((error) => {
+          throw noAdvisoryLocks(error, label);
+        });
         const keys: [number, number] = [row.a, row.b];
         if (row.pid !== backendPid || row.shared) {
           // Another backend answered on our connection, or ours is shared with
@@ -271,6 +301,7 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       }
     },
     async unlock() {
+      if (table) return await table.release();
       if (!locked) return;
       const keys = locked;
       locked = null;
@@ -291,10 +322,50 @@ export async function openServer(url: string, options: EngineOptions): Promise<E
       );
     },
     async close() {
-      await Promise.all([sql.end({ timeout: 1 }).catch(() => {}), watchdog.close()]);
+      // A row still held here (a caller that never unlocked) is given back, not left to expire.
+      await table?.release().catch(() => {});
+      await Promise.all([
+        sql.end({ timeout: 1 }).catch(() => {}),
+        watchdog.close(),
+        table?.close(),
+      ]);
     },
   };
+
+  /**
+   * A query with strata's timeouts as transaction-local settings in front (a
+   * statement that cannot run in a transaction block goes alone, without
+   * them), and a failed fence turned into LOCK_LOST.
+   */
+  async function leasedExec(text: string): Promise<void> {
+    const prefixed = takesLocalSettings(text, findNonTransactional(text) !== null);
+    const prefix = prefixed ? `${settings}\n` : "";
+    try {
+      await run(async () => void (await sql.unsafe(prefix + text)));
+    } catch (error) {
+      if (table!.isFence(error)) throw await table!.lostError();
+      throw shiftPosition(error, prefix.length);
+    }
+  }
   return engine;
+}
+
+/**
+ * The role may not call the advisory lock functions (revoked, as some managed
+ * servers do), or the server has none (CockroachDB): the table strategy works there.
+ */
+function noAdvisoryLocks(error: unknown, label: string): unknown {
+  if (!(error instanceof SqlError) || !["42501", "42883"].includes(error.sqlstate)) return error;
+  return new StrataError(
+    "PRIVILEGE",
+    `Cannot take the migration lock on ${label}: ${redact(error.message)}`,
+    {
+      hint: "Session advisory locks are not available to this role or server; use " +
+        "--lock-strategy table (config lockStrategy), which keeps the lock as a leased row " +
+        "beside the ledger",
+      details: { sqlstate: error.sqlstate },
+    },
+  );
 }
 
 async function holderError(

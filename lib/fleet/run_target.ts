@@ -162,11 +162,8 @@ export async function runTarget(run: TargetRun, target: Target): Promise<TargetR
   const started = performance.now();
   try {
     const { code, document } = await runCaptured(
-      `${run.action}`,
-      command(run.action),
+      { name: run.action, run: command(run.action), args: run.args, flags: run.flags },
       config,
-      run.args,
-      run.flags,
       {
         graph: run.graph,
         signal: run.signal,

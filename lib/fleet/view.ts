@@ -1,8 +1,8 @@
 /**
  * What the operator sees while a fleet runs. On a terminal (stderr, not
  * --json): one line rewritten in place, done / running / failed / left and
- * the slowest running target with its time. Elsewhere: one line per
- * finished target, as it finishes.
+ * the slowest running target with its time, and a line above it for each
+ * failure. Elsewhere: one line per finished target, as it finishes.
  */
 import { formatMs } from "../duration.ts";
 import type { Output } from "../output.ts";
@@ -64,9 +64,11 @@ export function fleetView(out: Output, label: string, total: number): FleetView 
       running.delete(target.name);
       done++;
       if (row.result === "failed" || row.result === "interrupted") failed++;
-      if (live) draw();
-      else if (out.json) out.error(finishedLine(row));
-      else out.line(finishedLine(row));
+      if (live) {
+        // A failure is worth a line of its own above the live one, as it happens.
+        if (row.result === "failed") out.error(finishedLine(row));
+        draw();
+      } else out.notice(finishedLine(row));
     },
     close() {
       stopTicking();
