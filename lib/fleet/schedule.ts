@@ -5,6 +5,7 @@
  * ones stop after their current revision. Ctrl-C stops new starts as well.
  * Targets that never started are skipped rows, with the reason.
  */
+import { collectIfGrown } from "./collect.ts";
 import { emptyRow, type TargetResult } from "./run_target.ts";
 import type { Target } from "./targets.ts";
 
@@ -48,6 +49,7 @@ export async function schedule(
         const row = await runOne(target, stop.signal);
         rows[index] = row;
         options.onFinish?.(target, row);
+        collectIfGrown();
         if (row.result === "failed" && options.onError === "stop" && stopped === null) {
           stopped = `on-error stop: ${target.name} failed`;
           stop.abort();
