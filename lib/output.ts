@@ -51,6 +51,8 @@ export class Output {
   readonly color: boolean;
   #progressShown = false;
   readonly #capture?: OutputCapture;
+  /** Asked once: a system call per revision line otherwise (stderr does not change mid-run). */
+  #stderrTerminal?: boolean;
 
   constructor(options: OutputOptions) {
     this.json = options.json;
@@ -145,7 +147,7 @@ export class Output {
   /** A progress bar on a terminal for long runs; nothing otherwise. */
   progress(done: number, total: number): void {
     if (this.#capture) return this.#capture.progress?.(done, total);
-    if (this.json || total < 20 || !Deno.stderr.isTerminal()) return;
+    if (this.json || total < 20 || !this.#stderrIsTerminal()) return;
     const width = 30;
     const filled = Math.round((done / total) * width);
     write(Deno.stderr, `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`);
@@ -155,7 +157,11 @@ export class Output {
 
   /** Whether a line rewritten in place (`status`) is shown: a terminal, not --json, not captured. */
   get live(): boolean {
-    return !this.#capture && !this.json && Deno.stderr.isTerminal();
+    return !this.#capture && !this.json && this.#stderrIsTerminal();
+  }
+
+  #stderrIsTerminal(): boolean {
+    return this.#stderrTerminal ??= Deno.stderr.isTerminal();
   }
 
   /** A status line on stderr, rewritten in place; the next line printed clears it. */
