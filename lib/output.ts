@@ -99,6 +99,17 @@ export class Output {
     write(Deno.stdout, text + "\n");
   }
 
+  /** Human lines on stdout in one write (one system call, one wake-up of a reader of the pipe). */
+  lines(texts: string[]): void {
+    if (this.#capture) {
+      for (const text of texts) this.#captured("info", text);
+      return;
+    }
+    if (this.json) return;
+    this.#clearProgress();
+    write(Deno.stdout, texts.map((text) => text + "\n").join(""));
+  }
+
   /** A SQL script or help text on stdout, also with --json: only configured secrets are masked. */
   raw(text: string): void {
     if (this.#captured("info", text)) return;

@@ -485,6 +485,13 @@ export async function runSteps(
     assertEmbeddedExtensions(sectionSources(steps.map((id) => graph.files.get(id)!), [direction]));
   }
   const done: StepResult[] = [];
+  // Off a terminal, a revision's "done" line goes out with the next one's "→" line: one write per
+  // revision instead of two. It waits for nothing but the building of that line.
+  let doneLine: string | null = null;
+  const flushDone = () => {
+    if (doneLine !== null) out.line(doneLine);
+    doneLine = null;
+  };
   if (single) await engine.exec("BEGIN");
   let open = single;
   try {
@@ -503,7 +510,12 @@ export async function runSteps(
       const file = graph.files.get(id)!;
       const parents = graph.parents.get(id)!;
       const started = performance.now();
-      out.line(out.dim(`→ ${direction === "up" ? "applying" : "reverting"} ${id} (${file.path})`));
+      const startLine = out.dim(
+        `→ ${direction === "up" ? "applying" : "reverting"} ${id} (${file.path})`,
+      );
+      if (doneLine !== null) out.lines([doneLine, startLine]);
+      else out.line(startLine);
+      doneLine = null;
       if (out.verbose && file.transaction === "each") {
         out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
       }
@@ -542,16 +554,20 @@ export async function runSteps(
       const ms = performance.now() - started;
       done.push({ revision: id, direction, ms: Math.round(ms), tries });
       const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
-      out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
+      doneLine = `${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`;
+      // A progress bar or an after-each hook comes after the line: it goes out now.
+      if (out.live || options.afterEach) flushDone();
       out.progress(done.length, steps.length);
       if (options.afterEach) await options.afterEach(done[done.length - 1]);
     }
+    flushDone();
     if (single) {
       open = false;
       await engine.exec("COMMIT");
       out.line(out.dim(`Committed ${plural(done.length, "revision")} in one transaction`));
     }
   } finally {
+    flushDone();
     if (open) await engine.exec("ROLLBACK").catch(() => {});
   }
   return done;
