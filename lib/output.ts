@@ -51,6 +51,8 @@ export class Output {
   readonly color: boolean;
   #progressShown = false;
   readonly #capture?: OutputCapture;
+  /** Asked once: a system call per revision line otherwise (stderr does not change mid-run). */
+  #stderrTerminal?: boolean;
 
   constructor(options: OutputOptions) {
     this.json = options.json;
@@ -95,6 +97,17 @@ export class Output {
     if (this.#captured("info", text) || this.json) return;
     this.#clearProgress();
     write(Deno.stdout, text + "\n");
+  }
+
+  /** Human lines on stdout in one write (one system call, one wake-up of a reader of the pipe). */
+  lines(texts: string[]): void {
+    if (this.#capture) {
+      for (const text of texts) this.#captured("info", text);
+      return;
+    }
+    if (this.json) return;
+    this.#clearProgress();
+    write(Deno.stdout, texts.map((text) => text + "\n").join(""));
   }
 
   /** A SQL script or help text on stdout, also with --json: only configured secrets are masked. */
@@ -147,7 +160,7 @@ export class Output {
   /** A progress bar on a terminal for long runs; nothing otherwise. */
   progress(done: number, total: number): void {
     if (this.#capture) return this.#capture.progress?.(done, total);
-    if (this.json || total < 20 || !Deno.stderr.isTerminal()) return;
+    if (this.json || total < 20 || !this.#stderrIsTerminal()) return;
     const width = 30;
     const filled = Math.round((done / total) * width);
     write(Deno.stderr, `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`);
@@ -157,7 +170,11 @@ export class Output {
 
   /** Whether a line rewritten in place (`status`) is shown: a terminal, not --json, not captured. */
   get live(): boolean {
-    return !this.#capture && !this.json && Deno.stderr.isTerminal();
+    return !this.#capture && !this.json && this.#stderrIsTerminal();
+  }
+
+  #stderrIsTerminal(): boolean {
+    return this.#stderrTerminal ??= Deno.stderr.isTerminal();
   }
 
   /** A status line on stderr, rewritten in place; the next line printed clears it. */

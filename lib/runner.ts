@@ -275,17 +275,20 @@ async function runNone(
   retry: LockRetry = NO_LOCK_RETRY,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
-  const before = new Set(
-    (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL)).map((row) => row.name),
-  );
-  await engine.exec(
-    journalSql(names, {
-      action: "start",
-      revision: file.id,
-      checksum: file.checksum,
-      detail: direction,
-    }),
-  );
+  // Pairs of queries below are sent together (the client pipelines them on the one
+  // connection, in order): one round trip each pair. Each still commits on its own.
+  const [invalidBefore] = await Promise.all([
+    engine.query<InvalidIndex>(INVALID_INDEXES_SQL),
+    engine.exec(
+      journalSql(names, {
+        action: "start",
+        revision: file.id,
+        checksum: file.checksum,
+        detail: direction,
+      }),
+    ),
+  ]);
+  const before = new Set(invalidBefore.map((row) => row.name));
   try {
     await runStatements(engine, file, direction, statements, (statement) =>
       out.debug(
@@ -306,8 +309,11 @@ async function runNone(
     }
     throw error;
   }
-  await engine.exec(engine.sessionResetSql);
-  const invalid = (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL))
+  const [, invalidAfter] = await Promise.all([
+    engine.exec(engine.sessionResetSql),
+    engine.query<InvalidIndex>(INVALID_INDEXES_SQL),
+  ]);
+  const invalid = invalidAfter
     .map((row) => row.name)
     .filter((name) => !before.has(name) || section.sql.includes(name.slice(name.indexOf(".") + 1)));
   if (invalid.length > 0) {
@@ -481,6 +487,13 @@ export async function runSteps(
     assertEmbeddedExtensions(sectionSources(steps.map((id) => graph.files.get(id)!), [direction]));
   }
   const done: StepResult[] = [];
+  // Off a terminal, a revision's "done" line goes out with the next one's "→" line: one write per
+  // revision instead of two. It waits for nothing but the building of that line.
+  let doneLine: string | null = null;
+  const flushDone = () => {
+    if (doneLine !== null) out.line(doneLine);
+    doneLine = null;
+  };
   if (single) await engine.exec("BEGIN");
   let open = single;
   try {
@@ -501,7 +514,12 @@ export async function runSteps(
       const file = graph.files.get(id)!;
       const parents = graph.parents.get(id)!;
       const started = performance.now();
-      out.line(out.dim(`→ ${direction === "up" ? "applying" : "reverting"} ${id} (${file.path})`));
+      const startLine = out.dim(
+        `→ ${direction === "up" ? "applying" : "reverting"} ${id} (${file.path})`,
+      );
+      if (doneLine !== null) out.lines([doneLine, startLine]);
+      else out.line(startLine);
+      doneLine = null;
       if (out.verbose && file.transaction === "each") {
         out.debug(redact(`-- ${file.path}\n${(direction === "up" ? file.up : file.down!).sql}`));
       }
@@ -540,16 +558,20 @@ export async function runSteps(
       const ms = performance.now() - started;
       done.push({ revision: id, direction, ms: Math.round(ms), tries });
       const arrow = direction === "up" ? out.green("↑") : out.yellow("↓");
-      out.line(`${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`);
+      doneLine = `${arrow} ${id} ${out.dim(`(${formatMs(ms)})`)}`;
+      // A progress bar or an after-each hook comes after the line: it goes out now.
+      if (out.live || options.afterEach) flushDone();
       out.progress(done.length, steps.length);
       if (options.afterEach) await options.afterEach(done[done.length - 1]);
     }
+    flushDone();
     if (single) {
       open = false;
       await engine.exec("COMMIT");
       out.line(out.dim(`Committed ${plural(done.length, "revision")} in one transaction`));
     }
   } finally {
+    flushDone();
     if (open) await engine.exec("ROLLBACK").catch(() => {});
   }
   return done;

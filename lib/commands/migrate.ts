@@ -16,7 +16,6 @@ import { assertIntact, compareState, type State } from "../state.ts";
 import { readLedger } from "../ledger.ts";
 import { formatMs } from "../duration.ts";
 import { type Hook, loadHooks, runHook } from "../hooks.ts";
-import { requireNoDrift } from "./drift.ts";
 import {
   forgetRepeatablesSql,
   loadRepeatables,
@@ -204,6 +203,9 @@ export async function migrate(ctx: Context, direction: Direction, target: string
       const work = result.steps.length > 0 || pending.length > 0;
       // The gate runs under the lock, so nobody changes the schema between it and the run.
       if (ctx.config.driftGate && (work || state.adopt.length > 0)) {
+        // Loaded only here: the drift proof's modules (schema snapshot, diff, scratch builder)
+        // are 11 modules an apply without the gate never needs.
+        const { requireNoDrift } = await import("./drift.ts");
         await requireNoDrift(ctx, engine, state.applied.map((id) => graph.files.get(id)!), label);
       }
       adopted = await adoptBaselines(engine, names(ctx), graph, state, ctx.out);
