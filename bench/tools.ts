@@ -89,6 +89,9 @@ export function strataRun(...args: string[]): string[] {
     DENO,
     "run",
     "-A",
+    // A dynamic import's graph is built when it runs, not before strata's first line (PGlite, the
+    // image module, the parser). Not set in deno.json: `deno compile` would then embed none of them.
+    "--unstable-lazy-dynamic-imports",
     "--config",
     join(strataRoot, "deno.json"),
     join(strataRoot, "main.ts"),
