@@ -357,22 +357,16 @@ async function checkTables(engine: Engine, names: LedgerNames, facts: ColumnFact
 
 /** Read the ledger, creating both tables first when they are missing. Call under the lock. */
 export async function openLedger(engine: Engine, names: LedgerNames): Promise<LedgerRow[]> {
-  // Sent together, as the creation and the second read below: the client pipelines them on the
-  // one connection, a round trip each pair instead of one each query.
-  const [rows, found] = await Promise.all([readLedger(engine, names), tableFacts(engine, names)]);
-  let facts = found;
-  if (rows === null || !facts.some((fact) => fact.i === 1)) {
-    const [created, after] = await Promise.allSettled([
-      engine.exec(createLedgerSql(names)),
-      tableFacts(engine, names),
-    ]);
-    if (created.status === "rejected") {
-      const error = created.reason;
+  const rows = await readLedger(engine, names);
+  let facts = rows === null ? [] : await tableFacts(engine, names);
+  if (!facts.some((fact) => fact.i === 1)) {
+    try {
+      await engine.exec(createLedgerSql(names));
+    } catch (error) {
       if (!(error instanceof SqlError && error.sqlstate === INSUFFICIENT_PRIVILEGE)) throw error;
       throw await privilegeError(engine, await createTarget(engine, names), "CREATE", error);
     }
-    if (after.status === "rejected") throw after.reason;
-    facts = after.value;
+    facts = await tableFacts(engine, names);
   }
   await checkTables(engine, names, facts);
   return rows ?? [];
