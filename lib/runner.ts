@@ -275,20 +275,17 @@ async function runNone(
   retry: LockRetry = NO_LOCK_RETRY,
 ): Promise<void> {
   const section = direction === "up" ? file.up : file.down!;
-  // Pairs of queries below are sent together (the client pipelines them on the one
-  // connection, in order): one round trip each pair. Each still commits on its own.
-  const [invalidBefore] = await Promise.all([
-    engine.query<InvalidIndex>(INVALID_INDEXES_SQL),
-    engine.exec(
-      journalSql(names, {
-        action: "start",
-        revision: file.id,
-        checksum: file.checksum,
-        detail: direction,
-      }),
-    ),
-  ]);
-  const before = new Set(invalidBefore.map((row) => row.name));
+  const before = new Set(
+    (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL)).map((row) => row.name),
+  );
+  await engine.exec(
+    journalSql(names, {
+      action: "start",
+      revision: file.id,
+      checksum: file.checksum,
+      detail: direction,
+    }),
+  );
   try {
     await runStatements(engine, file, direction, statements, (statement) =>
       out.debug(
@@ -309,11 +306,8 @@ async function runNone(
     }
     throw error;
   }
-  const [, invalidAfter] = await Promise.all([
-    engine.exec(engine.sessionResetSql),
-    engine.query<InvalidIndex>(INVALID_INDEXES_SQL),
-  ]);
-  const invalid = invalidAfter
+  await engine.exec(engine.sessionResetSql);
+  const invalid = (await engine.query<InvalidIndex>(INVALID_INDEXES_SQL))
     .map((row) => row.name)
     .filter((name) => !before.has(name) || section.sql.includes(name.slice(name.indexOf(".") + 1)));
   if (invalid.length > 0) {
