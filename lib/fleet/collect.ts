@@ -13,7 +13,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 
 /** Growth of the used heap since the last collection that makes the next one worth its time. */
-const MARGIN_BYTES = 8 * 1024 * 1024;
+const MARGIN_BYTES = 4 * 1024 * 1024;
 
 let gc: (() => void) | null | undefined;
 let baseline = 0;
