@@ -162,6 +162,64 @@ serverDirTest(
   },
 );
 
+serverDirTest(
+  "table lock fencing: adopt whose lease was taken over records nothing (exit 4)",
+  async (dir, url) => {
+    await Deno.mkdir(join(dir, "gm"), { recursive: true });
+    await Deno.writeTextFile(
+      join(dir, "gm", "000001_users.up.sql"),
+      "CREATE TABLE users (id int);\n",
+    );
+    await Deno.writeTextFile(join(dir, "gm", "000001_users.down.sql"), "DROP TABLE users;\n");
+    const imported = await strata(["import", "golang-migrate", "gm"], { cwd: dir });
+    assert.equal(imported.code, 0, imported.stdout + imported.stderr);
+    await queryDb(url, `CREATE TABLE users (id int)`);
+    await queryDb(
+      url,
+      `CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)`,
+    );
+    await queryDb(url, `INSERT INTO schema_migrations VALUES (1, false)`);
+    // adopt reads golang-migrate's ledger under the lock: held here, it waits there, lease taken.
+    const gate = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await gate.unsafe(`BEGIN; LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE`);
+      const runner = spawnStrata(
+        ["adopt", "golang-migrate", ...TABLE, "--lock-lease", "30s"],
+        dir,
+        {
+          DATABASE_URL: url,
+        },
+      );
+      await waitFor("adopt waiting on the golang-migrate ledger", async () => {
+        const rows = await queryDb(
+          url,
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+              AND wait_event_type = 'Lock' AND position('schema_migrations' in query) > 0`,
+        );
+        return rows.length > 0 || null;
+      }, 60_000);
+      const taken = await queryDb(
+        url,
+        `UPDATE strata_ledger_lock SET holder = 'intruder', host = 'elsewhere', pid = 4242,
+                acquired_at = now(), expires_at = now() + interval '1 hour'
+          WHERE holder IS NOT NULL RETURNING 1`,
+      );
+      assert.equal(taken.length, 1);
+      await gate.unsafe(`COMMIT`);
+      const r = await runner.finish();
+      assert.equal(r.code, 4, `exit 4 on a lost lease\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /Lost the migration lock/);
+      const [{ present }] = await queryDb<{ present: boolean }>(
+        url,
+        `SELECT to_regclass('strata_ledger') IS NOT NULL AS present`,
+      );
+      assert.deepEqual(present ? await ledger(url) : [], [], "adopt recorded nothing");
+    } finally {
+      await gate.end({ timeout: 1 }).catch(() => {});
+    }
+  },
+);
+
 serverTest(
   "without advisory locks (CockroachDB imitation: EXECUTE revoked): the session strategy exits 2 with a hint, the table strategy applies",
   async (url) => {

@@ -125,7 +125,9 @@ export async function adopt(ctx: Context): Promise<number> {
       const pending = imported.filter((file) => !applied.has(file.id)).map((file) => file.id);
       if (!dryRun && add.length > 0) {
         await openLedger(engine, n);
-        await engine.exec(adoptImportedSql(n, graph, source, add));
+        // The session reset ends the transaction as it ends a revision's: under the table lock
+        // strategy with the lease fence, so a runner whose lease was taken over records nothing.
+        await engine.exec(`${adoptImportedSql(n, graph, source, add)}\n${engine.sessionResetSql}`);
       }
       out.document({
         ok: true,
