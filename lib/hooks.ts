@@ -105,11 +105,13 @@ export async function runHook(
   };
   if (single) await engine.exec("SAVEPOINT strata_hook");
   try {
-    // The hook comes first so PostgreSQL's error positions index into it.
+    // The hook comes first so PostgreSQL's error positions index into it; the session reset
+    // before its journal row, so a hook's SET search_path or SET ROLE decides neither where that
+    // row goes nor what the revisions after it see.
     await engine.exec(
-      `${hook.sql}\n;\n${
+      `${hook.sql}\n;\n${engine.sessionResetSql};\n${
         journalSql(names, { action: "hook", ...entry })
-      }\n${engine.sessionResetSql}`,
+      }`,
     );
   } catch (error) {
     if (single) await engine.exec("ROLLBACK TO SAVEPOINT strata_hook").catch(() => {});

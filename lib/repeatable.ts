@@ -133,11 +133,14 @@ export function pendingRepeatables(
 const ELAPSED_MS = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int";
 
 /** A repeatable's SQL, its ledger row replaced and its journal row, as one query. */
-export function repeatableSql(names: LedgerNames, file: Repeatable): string {
+export function repeatableSql(names: LedgerNames, file: Repeatable, reset = ""): string {
   const table = ledgerTable(names);
   return [
     file.up.sql,
     ";",
+    // Before the bookkeeping, as after a revision: the file's SET search_path or SET ROLE must not
+    // decide where, or as whom, its ledger row is written.
+    ...(reset ? [`${reset};`] : []),
     `DELETE FROM ${table} WHERE revision = ${quoteLiteral(file.id)};`,
     `INSERT INTO ${table} (revision, parents, checksum, duration_ms, strata_version) VALUES (${
       quoteLiteral(file.id)
@@ -192,7 +195,7 @@ export async function runRepeatables(
     const started = performance.now();
     out.line(out.dim(`→ re-running ${file.id} (${file.path})`));
     try {
-      await engine.exec(`${repeatableSql(names, file)}\n${engine.sessionResetSql}`);
+      await engine.exec(repeatableSql(names, file, engine.sessionResetSql));
     } catch (error) {
       const failure = await sectionFailure(engine, error, file, "up");
       if (failure.code === "MIGRATION_FAILED") {

@@ -163,12 +163,35 @@ async function refusedHook(dir: string, db: string): Promise<void> {
   assert.match(dump(await strata(["status"], { cwd: dir })), /Applied:\s+0|not created yet/);
 }
 
+/** A hook that moves the search path: its journal row and the revisions after it stay in public. */
+async function settingHook(dir: string, db: string): Promise<void> {
+  const hooks = await project(dir, db);
+  await Deno.writeTextFile(
+    join(hooks, "before.sql"),
+    BEFORE + "CREATE SCHEMA IF NOT EXISTS side;\nSET search_path TO side;\n",
+  );
+  const run = await strata(["apply"], { cwd: dir });
+  assert.equal(run.code, 0, dump(run));
+  assert.deepEqual(await ledger(db), REVISIONS);
+  const [row] = await query<{ placed: string | null; side: string | null }>(
+    db,
+    "SELECT to_regclass('public.t0')::text AS placed, to_regclass('side.t0')::text AS side",
+  );
+  assert.deepEqual(
+    row,
+    { placed: "t0", side: null },
+    "the revision ran with the search path reset",
+  );
+  assert.equal((await journal(db)).filter((line) => line.includes("before.sql")).length, 1);
+}
+
 for (
   const [name, fn] of [
     ["hooks run in order around a run, journaled; not when nothing is pending", inOrder],
     ["a failing after-each hook stops the run; the revision before it stays applied", failing],
     ["with --single-transaction a failing after-each hook rolls back the whole run", single],
     ["a hook that cannot run in a transaction is refused before anything runs", refusedHook],
+    ["a hook's SET search_path reaches neither its journal row nor the revisions", settingHook],
   ] as const
 ) {
   serverDirTest(name, fn);

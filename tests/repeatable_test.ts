@@ -296,3 +296,21 @@ embeddedTest("a repeatable that controls its transaction is refused before anyth
   assert.equal(after.code, 0, after.stderr);
   assert.deepEqual(JSON.parse(after.stdout).repeatables, []);
 });
+
+both(
+  "a repeatable's SET search_path does not decide where its ledger row goes",
+  async (dir, db) => {
+    const migrations = await project(dir);
+    await writeMigration(
+      join(migrations, "repeatable"),
+      "a_side",
+      "CREATE SCHEMA IF NOT EXISTS side;\nSET search_path TO side;\n",
+    );
+    const r = await strata(["apply", "-d", db], { cwd: dir });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual((await journal(db)).slice(2), [
+      "upgrade repeatable/a_side",
+      "upgrade repeatable/user_names",
+    ]);
+  },
+);
