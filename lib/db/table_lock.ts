@@ -14,6 +14,7 @@ import postgres from "postgres";
 import { formatMs } from "../duration.ts";
 import { StrataError } from "../errors.ts";
 import { redact } from "../redact.ts";
+import { quoteIdent } from "../ledger.ts";
 import { quoteLiteral } from "../sql_literal.ts";
 import { SqlError } from "./engine.ts";
 import { MIN_LEASE_MS } from "../lock_strategy.ts";
@@ -38,10 +39,6 @@ interface HolderRow {
   acquired_at: Date | null;
   expires_at: Date | null;
   now: Date;
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function iso(value: Date | string | null): string | null {
